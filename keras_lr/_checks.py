@@ -1,0 +1,136 @@
+"""Argument validation shared by every public class.
+
+Every message has the Keras form: what is wrong, what was expected, and
+what was received, e.g.
+"Argument `decay_steps` must be > 0. Received: decay_steps=0".
+"""
+
+import math
+import numbers
+from collections.abc import Iterable
+from collections.abc import Sequence
+
+
+def _received(name: str, value) -> str:
+    return f"Received: {name}={value!r}"
+
+
+def _type_error(name: str, expected: str, value) -> TypeError:
+    return TypeError(
+        f"Argument `{name}` must be {expected}. {_received(name, value)} "
+        f"(of type {type(value).__name__})"
+    )
+
+
+def is_real(value) -> bool:
+    """True for Python and NumPy real numbers, False for bools and tensors."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_real(name: str, value) -> None:
+    if not is_real(value):
+        raise _type_error(name, "a Python number", value)
+    if not math.isfinite(float(value)):
+        raise ValueError(
+            f"Argument `{name}` must be finite. {_received(name, value)}"
+        )
+
+
+def check_int(name: str, value) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise _type_error(name, "an integer", value)
+
+
+def check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise _type_error(name, "a bool", value)
+
+
+def check_positive(name: str, value) -> None:
+    check_real(name, value)
+    if value <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be > 0. {_received(name, value)}"
+        )
+
+
+def check_non_negative(name: str, value) -> None:
+    check_real(name, value)
+    if value < 0:
+        raise ValueError(
+            f"Argument `{name}` must be >= 0. {_received(name, value)}"
+        )
+
+
+def check_positive_int(name: str, value) -> None:
+    check_int(name, value)
+    if value <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be > 0. {_received(name, value)}"
+        )
+
+
+def check_non_negative_int(name: str, value) -> None:
+    check_int(name, value)
+    if value < 0:
+        raise ValueError(
+            f"Argument `{name}` must be >= 0. {_received(name, value)}"
+        )
+
+
+def check_open_interval(name: str, value, low: float, high: float) -> None:
+    check_real(name, value)
+    if not low < value < high:
+        raise ValueError(
+            f"Argument `{name}` must be in the open interval ({low}, {high}). "
+            f"{_received(name, value)}"
+        )
+
+
+def check_closed_interval(name: str, value, low: float, high: float) -> None:
+    check_real(name, value)
+    if not low <= value <= high:
+        raise ValueError(
+            f"Argument `{name}` must be in [{low}, {high}]. "
+            f"{_received(name, value)}"
+        )
+
+
+def check_choice(name: str, value, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        expected = ", ".join(repr(c) for c in choices)
+        raise ValueError(
+            f"Argument `{name}` must be one of {expected}. "
+            f"{_received(name, value)}"
+        )
+
+
+def check_greater(name: str, value, other_name: str, other) -> None:
+    if not value > other:
+        raise ValueError(
+            f"Argument `{name}` must be > `{other_name}`. "
+            f"Received: {name}={value!r}, {other_name}={other!r}"
+        )
+
+
+def check_number_list(name: str, value, min_length: int = 0) -> None:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise _type_error(name, "a list of Python numbers", value)
+    for item in value:
+        if not is_real(item):
+            raise _type_error(name, "a list of Python numbers", value)
+    if len(value) < min_length:
+        raise ValueError(
+            f"Argument `{name}` must have at least {min_length} element(s). "
+            f"{_received(name, value)}"
+        )
+
+
+def check_strictly_increasing(name: str, value) -> None:
+    for previous, current in zip(value[:-1], value[1:]):
+        if not current > previous:
+            raise ValueError(
+                f"Argument `{name}` must be strictly increasing. "
+                f"{_received(name, value)}"
+            )

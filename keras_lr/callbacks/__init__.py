@@ -1,0 +1,1 @@
+"""Keras callbacks for `model.fit`."""
