@@ -1,0 +1,7 @@
+"""`python -m keras_lr ...`: the `keras-lr` command line."""
+
+import sys
+
+from keras_lr.cli import main
+
+sys.exit(main())
