@@ -6,7 +6,6 @@ mean curve per configuration with a band from the lowest to the highest
 seed, for training and validation loss and accuracy.
 """
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +156,11 @@ def plot_curves(path: Path, experiment_dir: Path, entries, title: str):
             axis.set_yscale("log")
         else:
             axis.set_ylim(0, 1)
+    from matplotlib.ticker import MaxNLocator
+
     for axis in axes[1]:
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].legend(fontsize=8)
     figure.suptitle(f"{title}\nline: mean over seeds; band: min to max")
     _files.save_figure(figure, path)
@@ -203,7 +205,3 @@ def write_experiment_report(experiment_dir: Path, entries, data, settings):
     plot_curves(
         Path(experiment_dir) / "curves.png", experiment_dir, entries, title
     )
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
