@@ -27,6 +27,7 @@ QUICK_EPOCHS = 2
 QUICK_SEEDS = [0]
 QUICK_RANGE_TEST_STEPS = 20
 DEFAULT_RANGE_TEST_STEPS = 100
+DEFAULT_RANGE_TEST_REPEATS = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -158,13 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help=f"steps of each range test in part fair "
-        f"(default {DEFAULT_RANGE_TEST_STEPS}; {QUICK_RANGE_TEST_STEPS} "
-        "with --quick)",
+        f"(default {DEFAULT_RANGE_TEST_STEPS}, repeated "
+        f"{DEFAULT_RANGE_TEST_REPEATS} times; {QUICK_RANGE_TEST_STEPS}, "
+        "once, with --quick)",
     )
     reproduce.add_argument(
         "--quick",
         action="store_true",
-        help="a minimal run for tests: 2 epochs, seed 0, short range tests",
+        help="a minimal run for tests: 2 epochs, seed 0, one short range "
+        "test per optimizer",
     )
     reproduce.add_argument(
         "--quiet", action="store_true", help="no per-epoch Keras output"
@@ -189,7 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"default {DEFAULT_RANGE_TEST_STEPS}",
     )
     find.add_argument(
-        "--start-lr", type=_positive_float, default=1e-6, help="default 1e-6"
+        "--repeats",
+        type=_positive_int,
+        default=DEFAULT_RANGE_TEST_REPEATS,
+        help=f"sweeps with reshuffled data (default "
+        f"{DEFAULT_RANGE_TEST_REPEATS}); the pick is their geometric mean",
+    )
+    find.add_argument(
+        "--start-lr", type=_positive_float, default=1e-7, help="default 1e-7"
     )
     find.add_argument(
         "--end-lr", type=_positive_float, default=10.0, help="default 10"
@@ -223,10 +233,12 @@ def _load_data(args):
 def _reproduce(args) -> int:
     from keras_lr.experiments import runner
 
+    repeats = DEFAULT_RANGE_TEST_REPEATS
     if args.quick:
         epochs = args.epochs or QUICK_EPOCHS
         seeds = args.seeds or QUICK_SEEDS
         steps = args.range_test_steps or QUICK_RANGE_TEST_STEPS
+        repeats = 1
     else:
         epochs = args.epochs or DEFAULT_EPOCHS
         seeds = args.seeds or DEFAULT_SEEDS
@@ -243,6 +255,7 @@ def _reproduce(args) -> int:
         parts=list(dict.fromkeys(args.parts)),
         optimizers=list(dict.fromkeys(args.optimizers)),
         range_test_steps=steps,
+        range_test_repeats=repeats,
         quiet=args.quiet,
     )
     runner.reproduce(data, settings)
@@ -264,6 +277,7 @@ def _find(args) -> int:
         range_test_steps=args.num_steps,
         range_test_start_lr=args.start_lr,
         range_test_end_lr=args.end_lr,
+        range_test_repeats=args.repeats,
     )
     basename = f"range_test_{data.name}_{args.optimizer}"
     record = runner.run_range_test(

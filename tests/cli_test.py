@@ -110,6 +110,32 @@ def test_quick_reproduction_writes_results(capsys, tmp_path):
     ).is_file()
 
 
+def test_find_writes_curve_and_numbers(capsys, tmp_path, monkeypatch):
+    import keras_lr
+    from tests.experiments.runner_test import FakeResult
+
+    seen = {}
+
+    def fake_find(model, x, y=None, **kwargs):
+        seen.update(kwargs, optimizer=type(model.optimizer).__name__)
+        return FakeResult(0.0123)
+
+    monkeypatch.setattr(keras_lr, "find_learning_rate", fake_find, False)
+    out = tmp_path / "rt"
+    code, stdout, _ = run_cli(
+        capsys, "find", "--optimizer", "rmsprop", "--num-steps", "50",
+        "--end-lr", "3", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0
+    assert "rmsprop: suggested learning rate 0.0123" in stdout
+    assert seen["optimizer"] == "RMSprop"
+    assert seen["num_steps"] == 50 and seen["end_lr"] == 3.0
+    assert seen["start_lr"] == 1e-7 and seen["repeats"] == 3
+    record = json.loads((out / "range_test_digits_rmsprop.json").read_text())
+    assert record["suggestion"] == 0.0123
+    assert (out / "range_test_digits_rmsprop.png").stat().st_size > 5_000
+
+
 def test_python_dash_m_runs_the_cli():
     done = subprocess.run(
         [sys.executable, "-m", "keras_lr", "reproduce", "--parts", "x"],

@@ -18,6 +18,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from keras_lr.experiments import _files
@@ -33,12 +34,16 @@ HISTORY_COLUMNS = (
     "val_accuracy",
     "lr",
 )
-# The range test of part `fair`: a short exponential sweep on a fresh
-# model, rate read with the range test's "valley" rule.
+# The range test of part `fair`: the range test's own defaults (an
+# exponential sweep from 1e-7 to 10 in 100 steps, "valley" rule) on a
+# fresh model, repeated 3 times with reshuffled data because one sweep's
+# valley moves by up to 10x between shuffles; the pick is the geometric
+# mean of the repeats.
 RANGE_TEST = {
-    "start_lr": 1e-6,
+    "start_lr": 1e-7,
     "end_lr": 10.0,
     "num_steps": 100,
+    "repeats": 3,
     "method": "valley",
 }
 
@@ -56,6 +61,7 @@ class Settings:
         optimizers: The optimizers of parts `optimizers` and `fair`.
         range_test_steps: An int, the steps of each range test.
         range_test_start_lr, range_test_end_lr: Floats, its rate range.
+        range_test_repeats: An int, sweeps per range test.
         quiet: A bool: no per-epoch Keras output.
     """
 
@@ -73,6 +79,7 @@ class Settings:
     range_test_steps: int = RANGE_TEST["num_steps"]
     range_test_start_lr: float = RANGE_TEST["start_lr"]
     range_test_end_lr: float = RANGE_TEST["end_lr"]
+    range_test_repeats: int = RANGE_TEST["repeats"]
     quiet: bool = False
 
 
@@ -351,6 +358,7 @@ def range_test_spec(optimizer: str, data, settings: Settings) -> dict:
         "start_lr": settings.range_test_start_lr,
         "end_lr": settings.range_test_end_lr,
         "num_steps": settings.range_test_steps,
+        "repeats": settings.range_test_repeats,
         "method": RANGE_TEST["method"],
     }
 
@@ -380,18 +388,30 @@ def run_range_test(
         model,
         optimizers.make_optimizer(optimizer, 1e-3, schedule=False),
     )
-    result = find_learning_rate(
-        model,
-        data.x_train,
-        data.y_train,
-        batch_size=settings.batch_size,
-        start_lr=spec["start_lr"],
-        end_lr=spec["end_lr"],
-        num_steps=spec["num_steps"],
-        seed=spec["seed"],
-        verbose=0,
-    )
-    picked = float(result.suggestion(method=spec["method"]))
+    # The range test warns about curves it cannot trust; keep the words
+    # with the result (and show them) rather than lose them in a log.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = find_learning_rate(
+            model,
+            data.x_train,
+            data.y_train,
+            batch_size=settings.batch_size,
+            start_lr=spec["start_lr"],
+            end_lr=spec["end_lr"],
+            num_steps=spec["num_steps"],
+            repeats=spec["repeats"],
+            seed=spec["seed"],
+            verbose=0,
+        )
+        try:
+            picked = float(result.suggestion(method=spec["method"]))
+        except ValueError as error:
+            raise RuntimeError(
+                f"The range test for {optimizer} gave no "
+                f"{spec['method']!r} suggestion: {error}"
+            ) from None
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
     if not (math.isfinite(picked) and picked > 0):
         raise RuntimeError(
             f"The range test for {optimizer} suggested no usable rate "
@@ -400,11 +420,11 @@ def run_range_test(
     record = {
         "spec": spec,
         "suggestion": picked,
+        "warnings": messages,
         "range_test": _json_safe(result.to_dict()),
     }
     figure, axes = plt.subplots(figsize=(6, 4))
     result.plot(ax=axes)
-    axes.axvline(picked, color="tab:red", linestyle="--", linewidth=1)
     axes.set_title(
         f"{plan_lib.LABELS[optimizer]}: range test picks {picked:.3g}"
     )
@@ -450,7 +470,10 @@ def reproduce(data, settings: Settings, stream=None) -> dict:
                 optimizer, data, settings, folder, optimizer
             )
             picked[optimizer] = record["suggestion"]
-            progress.end(note=f"picked lr={picked[optimizer]:.3g}")
+            note = f"picked lr={picked[optimizer]:.3g}"
+            for message in record["warnings"]:
+                note += f"\n    range test warning: {message}"
+            progress.end(note=note)
 
     results = {}
     for spec in runs:

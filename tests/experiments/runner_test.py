@@ -208,7 +208,7 @@ def test_progress_estimates_time_left(monkeypatch):
     assert "[2/4 | elapsed 0:00:10 | left ~0:00:30] b" in text
 
 
-class _FakeResult:
+class FakeResult:
     """Stands in for the range test's result: a valley at `rate`."""
 
     def __init__(self, rate):
@@ -239,15 +239,15 @@ def test_fair_part_trains_at_the_range_test_pick(
 
     def fake_find(model, x, y=None, *, batch_size=32, **kwargs):
         name = type(model.optimizer).__name__.lower()
-        calls.append((name, batch_size, kwargs["num_steps"]))
-        return _FakeResult(picks[name])
+        calls.append((name, batch_size, kwargs["num_steps"], kwargs["repeats"]))
+        return FakeResult(picks[name])
 
     monkeypatch.setattr(keras_lr, "find_learning_rate", fake_find, False)
     settings = settings_for(
         tmp_path, parts=["fair"], optimizers=["adam", "adadelta"]
     )
     runner.reproduce(small_digits, settings)
-    assert calls == [("adam", 32, 10), ("adadelta", 32, 10)]
+    assert calls == [("adam", 32, 10, 3), ("adadelta", 32, 10, 3)]
     folder = settings.out / "digits_optimizers_range_test_lr"
     for name, rate in picks.items():
         record = json.loads((folder / f"range_tests/{name}.json").read_text())
