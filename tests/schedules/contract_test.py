@@ -279,3 +279,33 @@ def test_save_and_load_model_in_fresh_process(tmp_path):
         )
         for a, b in zip(got["weights"], weights):
             np.testing.assert_allclose(np.array(a), b, rtol=1e-6, atol=1e-7)
+
+
+@keras.saving.register_keras_serializable(package="keras_lr_tests")
+def halve_every_cycle(cycle):
+    return keras.ops.power(0.5, cycle - 1.0)
+
+
+def test_custom_scale_fn_survives_model_save(tmp_path):
+    """tensorflow-addons' CLR could not be reloaded (its config held a
+    lambda); a registered scale function round-trips through `.keras`."""
+    schedule = keras_lr.schedules.CyclicalLearningRate(
+        1e-3, 1e-2, 10, scale_fn=halve_every_cycle, scale_mode="cycle"
+    )
+    builtin = keras_lr.schedules.CyclicalLearningRate(
+        1e-3, 1e-2, 10, mode="triangular2"
+    )
+    steps = [0, 5, 10, 19, 20, 25, 47, 61]
+    np.testing.assert_allclose(
+        lr_at(schedule, steps), lr_at(builtin, steps), rtol=1e-6
+    )
+    model = _tiny_model()
+    model.compile(keras.optimizers.SGD(schedule), "mse")
+    path = str(tmp_path / "clr.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    restored = loaded.optimizer._learning_rate
+    assert restored.scale_fn is halve_every_cycle
+    np.testing.assert_allclose(
+        lr_at(restored, steps), lr_at(builtin, steps), rtol=1e-6
+    )

@@ -1,0 +1,132 @@
+"""How `BackupAndRestore` finds the keras_lr callbacks of a run.
+
+A callback cannot see its siblings in `fit`'s callback list, and the order
+of the list is the user's. Stateful keras_lr callbacks therefore register
+with the model they are attached to (in `set_model`, which Keras calls on
+every callback before any `on_train_begin`), and `BackupAndRestore`
+deposits the restored states here. Whichever comes first, each callback
+receives its state through `set_state` before training begins.
+
+A callback's key is its class name and its rank among callbacks of the
+same class on the same model (`"ReduceLROnPlateau"`, `"CyclicLR#1"`), so
+the same command line gives the same keys after a restart.
+"""
+
+import weakref
+
+import keras
+
+_registered: "weakref.WeakKeyDictionary[object, list]" = (
+    weakref.WeakKeyDictionary()
+)
+_pending: "weakref.WeakKeyDictionary[object, dict]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _alive(model, stateful_only: bool = True) -> list:
+    refs = _registered.get(model, [])
+    alive = [ref() for ref in refs]
+    return [
+        callback
+        for callback in alive
+        if callback is not None
+        and (not stateful_only or hasattr(callback, "get_state"))
+    ]
+
+
+def registered_after(model, callback) -> list:
+    """Stateful callbacks attached after `callback` (later in the list)."""
+    everyone = _alive(model, stateful_only=False)
+    index = next(i for i, c in enumerate(everyone) if c is callback)
+    return [c for c in everyone[index + 1 :] if hasattr(c, "get_state")]
+
+
+def key_of(model, callback) -> str:
+    same = [c for c in _alive(model) if type(c) is type(callback)]
+    rank = next(i for i, c in enumerate(same) if c is callback)
+    name = type(callback).__name__
+    return name if rank == 0 else f"{name}#{rank}"
+
+
+def _restore(callback, state: dict) -> None:
+    callback.set_state(state)
+    if isinstance(callback, StatefulCallback):
+        callback._mark_restored()
+
+
+def register(model, callback) -> None:
+    """Attaches `callback` to `model`; hands it a pending state if any."""
+    refs = _registered.setdefault(model, [])
+    if not any(ref() is callback for ref in refs):
+        refs.append(weakref.ref(callback))
+    pending = _pending.get(model)
+    if pending and hasattr(callback, "get_state"):
+        key = key_of(model, callback)
+        if key in pending:
+            _restore(callback, pending.pop(key))
+
+
+def unregister(model, callback) -> None:
+    refs = _registered.get(model, [])
+    refs[:] = [ref for ref in refs if ref() not in (None, callback)]
+
+
+def collect(model) -> dict[str, dict]:
+    """The state of every registered callback, by key."""
+    return {key_of(model, c): c.get_state() for c in _alive(model)}
+
+
+def deposit(model, states: dict[str, dict]) -> None:
+    """Gives each registered callback its state; keeps the rest pending."""
+    remaining = dict(states)
+    for callback in _alive(model):
+        key = key_of(model, callback)
+        if key in remaining:
+            _restore(callback, remaining.pop(key))
+    _pending[model] = remaining
+
+
+def unclaimed(model) -> list[str]:
+    """Keys of deposited states that no callback has taken."""
+    return sorted(_pending.get(model, {}))
+
+
+class StatefulCallback(keras.callbacks.Callback):
+    """Base of keras_lr callbacks whose state `BackupAndRestore` saves.
+
+    Subclasses implement `get_state()` (JSON-native dict) and
+    `set_state(state)`, and call `self._begin_training()` at the top of
+    `on_train_begin`: it returns `True` when the callback must reset its
+    state (a fresh run) and `False` when `set_state` restored it (a
+    resumed run).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._restored = False
+
+    def set_model(self, model):
+        super().set_model(model)
+        register(model, self)
+
+    def get_state(self) -> dict:
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `get_state()`."
+        )
+
+    def set_state(self, state: dict) -> None:
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `set_state(state)`."
+        )
+
+    def _mark_restored(self) -> None:
+        self._restored = True
+
+    def _begin_training(self) -> bool:
+        fresh = not self._restored
+        self._restored = False
+        return fresh
+
+    def on_train_end(self, logs=None):
+        unregister(self.model, self)

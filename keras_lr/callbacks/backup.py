@@ -1,0 +1,269 @@
+"""Backups that restore the model, the optimizer and every keras_lr callback."""
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+
+import keras
+
+from keras_lr import _checks
+from keras_lr.callbacks import _stateful
+
+FORMAT = "keras_lr.backup/1"
+STATE_FILE = "state.json"
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    """Writes `text` to `path` so that a reader sees the old or new file."""
+    directory = os.path.dirname(path) or "."
+    handle, temporary = tempfile.mkstemp(
+        prefix=".tmp-", suffix=".json", dir=directory
+    )
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class BackupAndRestore(keras.callbacks.Callback):
+    """Backs up the whole training state and restores it after a crash.
+
+    Like `keras.callbacks.BackupAndRestore`, it saves the model's weights and
+    the optimizer's variables (slots, `iterations`, the learning-rate factor
+    of a plateau cut) and, after an interruption, makes the same `fit` call
+    resume from the last backup. Unlike it, it also saves the state of every
+    keras_lr callback in the same `fit` (plateau counters and best value,
+    cycle position, current batch size, logged rates...), so the resumed run
+    follows the same learning-rate, momentum and batch-size trajectory as an
+    uninterrupted one. Add this one callback, after the keras_lr callbacks
+    (it says so if it is not); they are found through the model.
+
+    Every backup is written atomically: the weights go to a new file, then
+    `state.json` (which names that file and its SHA-256) replaces the old
+    one with a single rename. A kill at any moment leaves the previous
+    complete backup in place.
+
+    With `save_freq` an integer, a backup is also made every `save_freq`
+    batches. Keras then restarts the interrupted epoch at batch 0; when the
+    training data is a `keras_lr.data` loader, the loader skips the batches
+    already trained, so the resumed run sees exactly the remaining batches.
+    With other data, the epoch restarts from its first batch (Keras'
+    behaviour) from the mid-epoch weights; use `save_freq="epoch"` there
+    if exact replay matters.
+
+    Args:
+        backup_dir: A string. Folder for the backup (created if missing).
+        save_freq: `"epoch"` or a Python int > 0 (batches between backups).
+        delete_checkpoint: A bool. Remove the folder when training ends
+            normally.
+        on_invalid_state: `"raise"` (default) to stop with an error naming
+            the file when the backup is corrupt or does not match the
+            model and callbacks, or `"restart"` to warn and train from
+            scratch.
+
+    Example:
+
+    ```python
+    model.fit(
+        x, y, epochs=30,
+        callbacks=[
+            keras_lr.callbacks.ReduceLROnPlateau(patience=3),
+            keras_lr.callbacks.BackupAndRestore("/tmp/run1"),
+        ],
+    )
+    ```
+    """
+
+    def __init__(
+        self,
+        backup_dir,
+        save_freq="epoch",
+        delete_checkpoint=True,
+        on_invalid_state="raise",
+    ):
+        super().__init__()
+        if not isinstance(backup_dir, (str, os.PathLike)) or not str(
+            backup_dir
+        ):
+            raise ValueError(
+                "Argument `backup_dir` must be a non-empty path. "
+                f"Received: backup_dir={backup_dir!r}"
+            )
+        if save_freq != "epoch":
+            _checks.check_positive_int("save_freq", save_freq)
+        _checks.check_bool("delete_checkpoint", delete_checkpoint)
+        _checks.check_choice(
+            "on_invalid_state", on_invalid_state, ("raise", "restart")
+        )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        self.on_invalid_state = on_invalid_state
+        self._state_path = os.path.join(self.backup_dir, STATE_FILE)
+        self._epoch = 0
+        self._batches_in_epoch = 0
+        self._since_save = 0
+        self._counter = 0
+        self._restored_state = None
+
+    # Reading -------------------------------------------------------------
+
+    def _invalid(self, message: str) -> None:
+        text = f"Backup state file {self._state_path} {message}"
+        if self.on_invalid_state == "raise":
+            raise ValueError(
+                text + " Delete the folder to start afresh, or pass "
+                "on_invalid_state='restart'."
+            )
+        warnings.warn(text + " Training starts from scratch.", stacklevel=3)
+
+    def _read_state(self) -> dict | None:
+        if not os.path.exists(self._state_path):
+            return None
+        try:
+            with open(self._state_path) as file:
+                state = json.load(file)
+        except (OSError, ValueError) as error:
+            self._invalid(f"cannot be read ({error}).")
+            return None
+        keys = {"format", "epoch", "batch", "weights_file", "sha256"}
+        if not isinstance(state, dict) or not keys <= set(state):
+            self._invalid("is not a keras_lr backup (missing fields).")
+            return None
+        if state["format"] != FORMAT:
+            self._invalid(
+                f"has format {state['format']!r}; expected {FORMAT!r}."
+            )
+            return None
+        weights = os.path.join(self.backup_dir, state["weights_file"])
+        if not os.path.exists(weights) or _sha256(weights) != state["sha256"]:
+            self._invalid(
+                f"names weights file {weights}, which is missing or does "
+                "not match its recorded SHA-256."
+            )
+            return None
+        return state
+
+    def set_model(self, model):
+        super().set_model(model)
+        _stateful.register(model, self)
+        # Callback states are handed out now, before any callback's
+        # `on_train_begin`, whatever the order of the callback list.
+        self._restored_state = self._read_state()
+        if self._restored_state is not None:
+            _stateful.deposit(model, self._restored_state.get("callbacks", {}))
+
+    def on_train_begin(self, logs=None):
+        later = _stateful.registered_after(self.model, self)
+        if later:
+            # Backups are written in this callback's `on_epoch_end`; a
+            # keras_lr callback after it would not have updated its state
+            # for the epoch yet.
+            names = ", ".join(type(c).__name__ for c in later)
+            raise ValueError(
+                "keras_lr.callbacks.BackupAndRestore must come after the "
+                "keras_lr callbacks whose state it saves in the `callbacks` "
+                f"list. Received it before: {names}"
+            )
+        state = self._restored_state
+        self._restored_state = None
+        if state is None:
+            self._epoch = 0
+            self._batches_in_epoch = 0
+            self._counter = 0
+            return
+        missing = _stateful.unclaimed(self.model)
+        if missing:
+            self._invalid(
+                f"holds state for callbacks {missing} that this `fit` call "
+                "does not have."
+            )
+            if self.on_invalid_state == "restart":
+                return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        weights = os.path.join(self.backup_dir, state["weights_file"])
+        try:
+            self.model.load_weights(weights)
+        except (ValueError, KeyError, OSError) as error:
+            self._invalid(
+                f"names weights file {weights}, which does not fit this "
+                f"model: {error}"
+            )
+            return
+        self._epoch = int(state["epoch"])
+        self._batches_in_epoch = int(state["batch"])
+        self._counter = int(state.get("counter", 0))
+        # Keras' own BackupAndRestore resumes `fit` this way too.
+        self.model._initial_epoch = self._epoch
+
+    # Writing -------------------------------------------------------------
+
+    def _save(self) -> None:
+        os.makedirs(self.backup_dir, exist_ok=True)
+        self._counter += 1
+        name = f"ckpt-{self._counter:06d}.weights.h5"
+        final = os.path.join(self.backup_dir, name)
+        temporary = os.path.join(self.backup_dir, f"tmp-{name}")
+        self.model.save_weights(temporary, overwrite=True)
+        os.replace(temporary, final)
+        state = {
+            "format": FORMAT,
+            "epoch": self._epoch,
+            "batch": self._batches_in_epoch,
+            "counter": self._counter,
+            "weights_file": name,
+            "sha256": _sha256(final),
+            "callbacks": _stateful.collect(self.model),
+        }
+        _atomic_write_text(self._state_path, json.dumps(state))
+        for other in os.listdir(self.backup_dir):
+            if other != name and (
+                other.startswith("ckpt-") or other.startswith("tmp-")
+            ):
+                os.remove(os.path.join(self.backup_dir, other))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._batches_in_epoch = 0
+        self._since_save = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        done = batch + 1
+        self._since_save += done - self._batches_in_epoch
+        self._batches_in_epoch = done
+        if self._since_save >= self.save_freq:
+            self._since_save = 0
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch + 1
+        self._batches_in_epoch = 0
+        self._since_save = 0
+        self._save()
+
+    def on_train_end(self, logs=None):
+        _stateful.unregister(self.model, self)
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            for name in os.listdir(self.backup_dir):
+                os.remove(os.path.join(self.backup_dir, name))
+            os.rmdir(self.backup_dir)

@@ -1,0 +1,86 @@
+"""Plotting helpers (need the `plot` extra: `pip install keras-lr[plot]`)."""
+
+import numpy as np
+import tensorflow as tf
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as error:  # pragma: no cover - depends on the extra
+        raise ImportError(
+            "Plotting needs matplotlib: pip install 'keras-lr[plot]'"
+        ) from error
+    return plt
+
+
+def schedule_values(schedule, num_steps: int) -> np.ndarray:
+    """The schedule's rate at steps `0 ... num_steps - 1`, as float64."""
+    if not isinstance(num_steps, int) or isinstance(num_steps, bool):
+        raise TypeError(
+            "Argument `num_steps` must be an integer. "
+            f"Received: num_steps={num_steps!r}"
+        )
+    if num_steps <= 0:
+        raise ValueError(
+            f"Argument `num_steps` must be > 0. Received: num_steps={num_steps}"
+        )
+    steps = tf.range(num_steps, dtype=tf.int64)
+    rates = tf.map_fn(
+        lambda step: tf.cast(schedule(step), tf.float64),
+        steps,
+        fn_output_signature=tf.float64,
+    )
+    return rates.numpy()
+
+
+def plot_schedule(
+    schedule,
+    num_steps: int,
+    *,
+    ax=None,
+    path: str | None = None,
+    label: str | None = None,
+    log_scale: bool = False,
+):
+    """Draws a schedule's rate over `num_steps` steps.
+
+    Args:
+        schedule: Any `keras.optimizers.schedules.LearningRateSchedule`.
+        num_steps: A Python int > 0. Steps to draw.
+        ax: A matplotlib `Axes` to draw on; a new figure if `None`.
+        path: If given, the figure is saved there (PNG by extension).
+        label: Legend label; defaults to the schedule's class name.
+        log_scale: A bool. Log-scaled rate axis.
+
+    Returns:
+        The matplotlib `Axes`.
+
+    Example:
+
+    ```python
+    keras_lr.plot.plot_schedule(
+        keras_lr.schedules.OneCycle(0.1, 1000), 1000, path="one_cycle.png"
+    )
+    ```
+    """
+    plt = _pyplot()
+    values = schedule_values(schedule, num_steps)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(
+        np.arange(num_steps), values, label=label or type(schedule).__name__
+    )
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if path is not None:
+        ax.legend(fontsize=8)
+        ax.figure.tight_layout()
+        ax.figure.savefig(path, dpi=120)
+    return ax

@@ -1,0 +1,213 @@
+"""BackupAndRestore: weights, optimizer and callback state survive a crash."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_lr.callbacks import BackupAndRestore
+from keras_lr.callbacks._stateful import StatefulCallback
+
+
+class HalveEveryOtherEpoch(StatefulCallback):
+    """Test-only stateful callback: halves the LR every second epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs_seen = 0
+        self.log = []
+
+    def on_train_begin(self, logs=None):
+        if self._begin_training():
+            self.epochs_seen = 0
+            self.log = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_seen += 1
+        if self.epochs_seen % 2 == 0:
+            lr = self.model.optimizer.learning_rate
+            lr.assign(lr * 0.5)
+        self.log.append(float(self.model.optimizer.learning_rate.numpy()))
+
+    def get_state(self):
+        return {"epochs_seen": self.epochs_seen, "log": list(self.log)}
+
+    def set_state(self, state):
+        self.epochs_seen = state["epochs_seen"]
+        self.log = list(state["log"])
+
+
+class CrashAt(keras.callbacks.Callback):
+    def __init__(self, epoch, batch=None):
+        super().__init__()
+        self.epoch, self.batch = epoch, batch
+        self.current = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+        if self.batch is None and epoch == self.epoch:
+            raise KeyboardInterrupt("simulated crash")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return (
+        rng.normal(size=(32, 4)).astype("float32"),
+        rng.normal(size=(32, 1)).astype("float32"),
+    )
+
+
+def model():
+    keras.utils.set_random_seed(3)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    m.compile(keras.optimizers.Adam(0.1), "mse")
+    return m
+
+
+def run(backup_dir, epochs=6, crash=None, **backup_kwargs):
+    x, y = data()
+    m, toy = model(), HalveEveryOtherEpoch()
+    callbacks = [toy, BackupAndRestore(backup_dir, **backup_kwargs)]
+    if crash is not None:
+        callbacks.append(crash)
+    m.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return m, toy
+
+
+def test_resume_after_crash_matches_uninterrupted(tmp_path):
+    reference, ref_toy = run(str(tmp_path / "a"))
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(3))
+    assert os.path.exists(tmp_path / "b" / "state.json")
+    resumed, toy = run(str(tmp_path / "b"))
+    assert toy.log == ref_toy.log
+    assert toy.epochs_seen == 6
+    assert int(resumed.optimizer.iterations.numpy()) == 24
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not os.path.exists(tmp_path / "b")  # deleted after success
+
+
+def test_mid_epoch_backup_is_written_every_save_freq_batches(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(2, batch=3), save_freq=2)
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    assert (state["epoch"], state["batch"]) == (2, 2)
+    assert state["callbacks"]["HalveEveryOtherEpoch"]["epochs_seen"] == 2
+
+
+def test_fresh_fit_after_success_starts_from_scratch(tmp_path):
+    m, toy = run(str(tmp_path / "a"), epochs=2)
+    assert toy.epochs_seen == 2
+    m2, toy2 = run(str(tmp_path / "a"), epochs=2)
+    assert toy2.epochs_seen == 2
+    assert int(m2.optimizer.iterations.numpy()) == 8
+
+
+def test_corrupt_state_file_is_named_in_the_error(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(2))
+    path = tmp_path / "b" / "state.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=str(path)):
+        run(str(tmp_path / "b"))
+
+
+def test_corrupt_weights_are_detected(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(2))
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    weights = tmp_path / "b" / state["weights_file"]
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match="does not match its recorded SHA-256"):
+        run(str(tmp_path / "b"))
+
+
+def test_restart_mode_warns_and_starts_fresh(tmp_path):
+    os.makedirs(tmp_path / "b")
+    (tmp_path / "b" / "state.json").write_text("[]")
+    with pytest.warns(UserWarning, match="Training starts from scratch"):
+        m, toy = run(str(tmp_path / "b"), epochs=2, on_invalid_state="restart")
+    assert toy.epochs_seen == 2
+    assert int(m.optimizer.iterations.numpy()) == 8
+
+
+def test_state_for_a_missing_callback_is_an_error(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(2))
+    x, y = data()
+    with pytest.raises(ValueError, match=r"HalveEveryOtherEpoch"):
+        model().fit(
+            x,
+            y,
+            epochs=4,
+            verbose=0,
+            callbacks=[BackupAndRestore(str(tmp_path / "b"))],
+        )
+
+
+def test_kill_during_a_save_leaves_the_previous_backup(tmp_path, monkeypatch):
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(2))
+    before = (tmp_path / "b" / "state.json").read_text()
+
+    def dying_save(self, filepath, overwrite=True):
+        with open(filepath, "wb") as file:
+            file.write(b"partial")
+        raise KeyboardInterrupt("killed while saving")
+
+    monkeypatch.setattr(keras.Model, "save_weights", dying_save)
+    with pytest.raises(KeyboardInterrupt, match="killed while saving"):
+        run(str(tmp_path / "b"))
+    monkeypatch.undo()
+    assert (tmp_path / "b" / "state.json").read_text() == before
+    reference, ref_toy = run(str(tmp_path / "a"))
+    resumed, toy = run(str(tmp_path / "b"))
+    assert toy.log == ref_toy.log
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_must_come_after_keras_lr_callbacks(tmp_path):
+    x, y = data()
+    with pytest.raises(ValueError, match="must come after.*HalveEveryOther"):
+        model().fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[BackupAndRestore(str(tmp_path)), HalveEveryOtherEpoch()],
+        )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"backup_dir": ""}, "Argument `backup_dir` must be a non-empty path"),
+        (
+            {"backup_dir": "d", "save_freq": 0},
+            "Argument `save_freq` must be > 0",
+        ),
+        (
+            {"backup_dir": "d", "on_invalid_state": "ignore"},
+            "Argument `on_invalid_state` must be one of",
+        ),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        BackupAndRestore(**kwargs)
