@@ -54,6 +54,8 @@ def _cell(values, digits: int = 3) -> str:
     if not np.all(np.isfinite(values)):
         return "diverged (nan)"
     mean, std = mean_std(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
@@ -109,8 +111,8 @@ def markdown_table(rows, title: str, note: str) -> str:
     lines += [
         "",
         "Rows sorted by mean final validation accuracy. Cells: mean ± sample"
-        " standard deviation over the seeds, at the last epoch (best val "
-        "accuracy: the best epoch of each seed).",
+        " standard deviation over the seeds (the mean alone for one seed), "
+        "at the last epoch (best val accuracy: the best epoch of each seed).",
         "",
     ]
     return "\n".join(lines)

@@ -271,6 +271,8 @@ def train_run(spec, data, settings: Settings, run_dir: Path) -> dict:
     spec_dict = run_spec_dict(spec, data, settings)
     # A stale summary must never outlive the run it described.
     (run_dir / "summary.json").unlink(missing_ok=True)
+    # Dozens of models in one process: drop the previous ones' graphs.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(spec.seed)
     model = models.build_model(data.kind, data.input_shape, data.num_classes)
     per_epoch = optimizers.steps_per_epoch(
@@ -380,6 +382,7 @@ def run_range_test(
 
     find_learning_rate = find_learning_rate_function()
     spec = range_test_spec(optimizer, data, settings)
+    keras.backend.clear_session()
     keras.utils.set_random_seed(spec["seed"])
     model = models.build_model(data.kind, data.input_shape, data.num_classes)
     # SGD's annealing is a schedule over the whole run; the range test
