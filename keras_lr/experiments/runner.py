@@ -13,6 +13,7 @@ call; a run whose summary is complete and whose spec matches is skipped.
 
 import dataclasses
 import datetime
+import importlib.metadata
 import math
 import os
 import platform
@@ -112,9 +113,11 @@ def versions() -> dict:
         "keras": keras.__version__,
         "numpy": np.__version__,
     }
-    for module in ("sklearn", "matplotlib", "tensorflow_datasets"):
-        if module in sys.modules:
-            found[module] = getattr(sys.modules[module], "__version__", "?")
+    for package in ("scikit-learn", "matplotlib", "tensorflow-datasets"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     return found
 
 
