@@ -420,7 +420,8 @@ class LRRangeTest(keras.callbacks.Callback):
         }[self._stop_reason]
         text = f"LRRangeTest: {steps}/{self.num_steps} steps, {reason}"
         try:
-            text += f"; suggested learning rate (valley): {self.result.suggestion():.3g}"
+            lr = self.result.suggestion()
+            text += f"; suggested learning rate (valley): {lr:.3g}"
         except ValueError:
             pass
         return text
