@@ -12,6 +12,9 @@ from keras_lr.finder import suggestions as _suggestions
 NOISE_LIMIT = 0.5
 # Repeats whose suggestions spread over more than this factor disagree.
 SPREAD_LIMIT = 10.0
+# A finished sweep reached too-high rates if its smoothed loss rose back by
+# more than this fraction of its fall.
+RISE_LIMIT = 0.25
 STOP_REASONS = ("finished", "diverged", "non_finite")
 
 
@@ -144,9 +147,9 @@ class RangeTestResult:
                 if self.repeats > 1
                 else ("The range test")
             )
-            if run.stop_reason == "finished":
+            if run.stop_reason == "finished" and not run.turned_up():
                 messages.append(
-                    f"{name} never diverged: the loss did not blow up before "
+                    f"{name} never diverged: the loss did not turn up before "
                     f"end_lr={self.config.get('end_lr')}. The suggestion may "
                     "be too low; raise `end_lr`."
                 )
@@ -157,7 +160,13 @@ class RangeTestResult:
                     "lower `start_lr`."
                 )
             ratio = _suggestions.noise_ratio(run.losses, run.smoothed_losses)
-            if ratio > NOISE_LIMIT:
+            if math.isinf(ratio):
+                messages.append(
+                    f"{name} never saw the loss fall, so no suggestion can be "
+                    "trusted: check the model and data, lower `start_lr` or "
+                    "raise `num_steps`."
+                )
+            elif ratio > NOISE_LIMIT:
                 messages.append(
                     f"{name} is too noisy to trust its suggestion: the loss "
                     f"wanders {ratio:.2g}x as much as the curve falls "
@@ -178,6 +187,24 @@ class RangeTestResult:
             except ValueError:
                 pass
         return messages
+
+    def turned_up(self) -> bool:
+        """Whether the smoothed loss rose clearly after its lowest point.
+
+        "Clearly": by more than `RISE_LIMIT` times the fall before it and
+        by more than 5% of the lowest loss. A
+        sweep that stopped on the divergence rule has turned up too.
+        """
+        if self.stop_reason != "finished":
+            return True
+        smooth = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
+        if smooth.size == 0:
+            return True
+        lowest = float(np.min(smooth))
+        fall = float(smooth[0]) - lowest
+        rise = float(smooth[-1]) - lowest
+        # The second bound keeps noise on a flat curve from counting.
+        return rise > RISE_LIMIT * max(fall, 0.0) and rise > 0.05 * abs(lowest)
 
     def to_dict(self) -> dict:
         """JSON-native description: config, every run's arrays, suggestions."""

@@ -60,15 +60,27 @@ def _finite_curve(learning_rates, smoothed_losses):
     return lrs, losses
 
 
+def _search_window(losses) -> tuple[int, int]:
+    """Indices to search for a falling curve: skip the first tenth (the
+    moving average is still settling there, as fastai does) and stop at the
+    lowest point (past it the curve may fall again after a blow-up)."""
+    lowest = int(np.argmin(losses))
+    first = min(losses.size // 10, lowest)
+    return first, lowest
+
+
 def steepest(learning_rates, smoothed_losses) -> float:
     """The learning rate where the smoothed loss falls fastest.
 
     The slope is taken against `log(lr)` (central differences), so the
     answer does not depend on whether the sweep was linear or exponential.
+    Only the part of the curve before its lowest point is searched, after
+    the first tenth of the steps.
     """
     lrs, losses = _finite_curve(learning_rates, smoothed_losses)
     slopes = np.gradient(losses, np.log(lrs))
-    return float(lrs[int(np.argmin(slopes))])
+    first, lowest = _search_window(losses)
+    return float(lrs[first + int(np.argmin(slopes[first : lowest + 1]))])
 
 
 def minimum(learning_rates, smoothed_losses) -> float:
@@ -78,39 +90,47 @@ def minimum(learning_rates, smoothed_losses) -> float:
 
 
 def longest_falling_stretch(smoothed_losses) -> tuple[int, int]:
-    """First and last index of the longest decreasing subsequence.
+    """First and last index of the longest run of consecutive falls.
 
-    A strictly decreasing subsequence need not be contiguous, so a few
-    noisy points on a falling curve do not cut it in two; among chains of
-    equal length the earliest-ending one wins, and its true first index is
-    followed back through predecessor links.
+    A run is a stretch where every step lowers the loss. Among runs of
+    equal length, the one that falls further wins. The input is meant to
+    be a smoothed curve: on raw losses noise cuts every run short.
+
+    Raises:
+        ValueError: if the loss never falls.
     """
     losses = np.asarray(smoothed_losses, dtype=np.float64)
-    n = losses.size
-    length = np.ones(n, dtype=np.int64)
-    previous = np.full(n, -1, dtype=np.int64)
-    for i in range(1, n):
-        # Predecessors: earlier points with a higher loss.
-        candidates = np.flatnonzero(losses[:i] > losses[i])
-        if candidates.size:
-            best = candidates[np.argmax(length[candidates])]
-            length[i] = length[best] + 1
-            previous[i] = best
-    end = int(np.argmax(length))
-    start = end
-    while previous[start] >= 0:
-        start = int(previous[start])
-    return start, end
+    falls = np.diff(losses) < 0
+    best = None
+    i = 0
+    while i < falls.size:
+        if not falls[i]:
+            i += 1
+            continue
+        j = i
+        while j < falls.size and falls[j]:
+            j += 1
+        key = (j - i, losses[i] - losses[j])
+        if best is None or key > best[0]:
+            best = (key, i, j)
+        i = j
+    if best is None:
+        raise ValueError(
+            "The smoothed loss never falls, so there is no valley to "
+            "suggest a learning rate from; lower `start_lr` or raise "
+            "`num_steps`."
+        )
+    return best[1], best[2]
 
 
 def valley(learning_rates, smoothed_losses) -> float:
     """The middle of the longest steadily falling stretch of the curve.
 
-    The stretch is the longest decreasing subsequence of the smoothed loss
-    (see `longest_falling_stretch`); the suggestion is the learning rate
-    halfway along it in steps (halfway in `log(lr)` for an exponential
-    sweep). It lies where the loss is still falling well, before the
-    minimum, which is the region fastai's default "valley" aims at.
+    The stretch is the longest run of consecutive falls of the smoothed
+    loss (see `longest_falling_stretch`); the suggestion is the learning
+    rate halfway along it in steps (halfway in `log(lr)` for an
+    exponential sweep): well inside the region where the loss falls,
+    clear of both the flat start and the blow-up.
     """
     lrs, losses = _finite_curve(learning_rates, smoothed_losses)
     start, end = longest_falling_stretch(losses)

@@ -340,7 +340,9 @@ def test_callback_as_context_manager_restores_after_an_exception():
 
 def test_unbuilt_optimizer_is_built_and_left_at_its_start():
     model = mlp(warm=False)
-    result, _ = quietly(keras_lr.find_learning_rate, model, X, Y, end_lr=1e3)
+    result, _ = quietly(
+        keras_lr.find_learning_rate, model, X, Y, end_lr=1e3, seed=0
+    )
     assert model.optimizer.iterations.numpy() == 0
     for v in model.optimizer.variables[2:]:  # slots
         np.testing.assert_array_equal(v.numpy(), np.zeros_like(v.numpy()))
@@ -395,7 +397,9 @@ def test_tf_data_input_is_repeated_across_epochs():
 def test_warns_when_the_loss_never_diverged():
     model = mlp()
     with pytest.warns(UserWarning) as record:
-        keras_lr.find_learning_rate(model, X, Y, end_lr=1e-3, num_steps=20)
+        keras_lr.find_learning_rate(
+            model, X, Y, end_lr=1e-3, num_steps=20, seed=0
+        )
     text = " ".join(str(w.message) for w in record)
     assert "never diverged" in text and "raise `end_lr`" in text
 

@@ -43,6 +43,16 @@ def test_steepest_finds_the_inflection_of_a_tanh_drop():
     assert suggestions.steepest(LRS, losses) == pytest.approx(10**-2.5)
 
 
+def test_steepest_ignores_falls_after_the_lowest_point():
+    # Falls gently to a minimum at 10**-1, blows up, then crashes down.
+    losses = np.concatenate(
+        [np.linspace(3.0, 1.0, 41), [5.0, 9.0, 20.0, 40.0, 60.0, 80.0]]
+    )
+    losses = np.concatenate([losses, [50.0, 10.0, 3.0, 2.0]])
+    lr = suggestions.steepest(LRS, losses)
+    assert LRS[5] <= lr <= LRS[40]
+
+
 def test_minimum_is_the_argmin_over_ten():
     losses = (LOG + 2.0) ** 2 + 1.0
     assert suggestions.minimum(LRS, losses) == pytest.approx(1e-3)
@@ -53,17 +63,19 @@ def test_valley_is_the_middle_of_the_longest_fall():
     losses = np.concatenate(
         [np.full(10, 5.0), np.linspace(4.9, 1.0, 20), np.linspace(1.5, 9, 21)]
     )
-    # The chain starts at the first flat point (index 0) and ends at 29.
-    assert suggestions.longest_falling_stretch(losses) == (0, 29)
-    assert suggestions.valley(LRS, losses) == pytest.approx(LRS[14])
+    # Every step from index 9 (last flat point) to 29 falls.
+    assert suggestions.longest_falling_stretch(losses) == (9, 29)
+    assert suggestions.valley(LRS, losses) == pytest.approx(LRS[19])
 
 
-def test_valley_bridges_a_noisy_bump():
-    losses = np.concatenate([np.linspace(5.0, 1.0, 30), np.linspace(2, 9, 21)])
-    losses[10] += 0.5  # one bad point does not cut the stretch in two
-    start, end = suggestions.longest_falling_stretch(losses)
-    assert (start, end) == (0, 29)
-    assert suggestions.valley(LRS, losses) == pytest.approx(LRS[14])
+def test_valley_ignores_a_longer_flat_noisy_start():
+    # A noisy plateau has many small falls but no long run of them.
+    noise = 0.01 * np.sin(np.arange(25) * 2.1)
+    losses = np.concatenate(
+        [2.3 + noise, np.linspace(2.29, 1.0, 15), np.linspace(1.2, 9, 11)]
+    )
+    assert suggestions.longest_falling_stretch(losses) == (24, 39)
+    assert suggestions.valley(LRS, losses) == pytest.approx(LRS[31])
 
 
 def test_valley_picks_the_longer_of_two_falls():
@@ -76,6 +88,16 @@ def test_valley_picks_the_longer_of_two_falls():
     )
     assert suggestions.longest_falling_stretch(losses) == (6, 35)
     assert suggestions.valley(LRS, losses) == pytest.approx(LRS[20])
+
+
+def test_valley_of_equal_runs_prefers_the_deeper_fall():
+    losses = np.array([5.0, 4.9, 4.8, 6.0, 3.0, 1.0, 7.0])
+    assert suggestions.longest_falling_stretch(losses) == (3, 5)
+
+
+def test_valley_needs_a_fall():
+    with pytest.raises(ValueError, match="never falls"):
+        suggestions.valley(LRS, np.linspace(1.0, 2.0, LRS.size))
 
 
 def test_non_finite_tail_is_ignored():
@@ -175,3 +197,17 @@ def test_plot_draws_on_a_given_axes():
     result = keras_lr.RangeTestResult(LRS, (LOG + 2.0) ** 2 + 1.0)
     assert result.plot(ax=ax) is ax
     assert len(ax.lines) >= 2
+
+
+def test_never_diverged_only_when_the_curve_did_not_turn_up():
+    falling = np.linspace(3.0, 1.0, LRS.size)
+    result = keras_lr.RangeTestResult(
+        LRS, falling, config={"beta": 0.0, "end_lr": 1.0}
+    )
+    assert not result.turned_up()
+    assert any("never diverged" in m for m in result.warnings())
+    # Falls by 2 then rises by 1 (> 0.25 x the fall) before the end.
+    rising = np.concatenate([np.linspace(3.0, 1.0, 41), np.linspace(1, 2, 10)])
+    result = keras_lr.RangeTestResult(LRS, rising, config={"beta": 0.0})
+    assert result.turned_up()
+    assert not any("never diverged" in m for m in result.warnings())
