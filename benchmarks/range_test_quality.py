@@ -68,7 +68,7 @@ def held_out_loss(name, lr, splits, epochs, batch_size, seeds):
     return float(np.mean(losses))
 
 
-def evaluate(name, epochs=3, batch_size=32, seeds=3, repeats=3):
+def evaluate(name, epochs=5, batch_size=32, seeds=3, repeats=3):
     """Returns a dict with the grid, the suggestions and the verdict."""
     splits = data()
     x_train, _, y_train, _ = splits
@@ -114,7 +114,7 @@ def passes(row) -> bool:
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plot-dir", default=None)
