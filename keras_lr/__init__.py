@@ -2,10 +2,14 @@
 
 from keras_lr import callbacks
 from keras_lr import schedules
+from keras_lr.finder.find import find_learning_rate
+from keras_lr.finder.result import RangeTestResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "RangeTestResult",
     "callbacks",
+    "find_learning_rate",
     "schedules",
 ]
