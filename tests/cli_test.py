@@ -145,3 +145,29 @@ def test_python_dash_m_runs_the_cli():
     )
     assert done.returncode == 2
     assert "keras-lr reproduce: error: argument --parts" in done.stderr
+
+
+@pytest.mark.slow
+def test_quick_reproduction_of_every_part_with_the_real_range_test(
+    capsys, tmp_path
+):
+    out = tmp_path / "runs"
+    code, stdout, _ = run_cli(
+        capsys, "reproduce", "--quick", "--quiet", "--out", str(out)
+    )
+    assert code == 0
+    # 5 range tests, 3 + 5 + 5 runs.
+    assert "[18/18 |" in stdout
+    fair = out / "digits_optimizers_range_test_lr"
+    for name in optimizers.OPTIMIZERS:
+        record = json.loads((fair / f"range_tests/{name}.json").read_text())
+        config = json.loads((fair / f"{name}_seed0/config.json").read_text())
+        assert config["spec"]["learning_rate"] == record["suggestion"] > 0
+    for experiment in ("adam_lrs", "optimizers_lr0.001"):
+        assert (out / f"digits_{experiment}" / "results.md").is_file()
+    # Everything is complete: a second call trains nothing.
+    code, stdout, _ = run_cli(
+        capsys, "reproduce", "--quick", "--quiet", "--out", str(out)
+    )
+    assert code == 0
+    assert stdout.count("skipped") == 13 and "done before" in stdout
