@@ -293,6 +293,8 @@ def _find(args) -> int:
         f"wrote {args.out / (basename + '.png')} and "
         f"{args.out / (basename + '.json')}"
     )
+    for message in record["warnings"]:
+        print(f"range test warning: {message}")
     return 0
 
 

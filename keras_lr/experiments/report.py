@@ -135,7 +135,9 @@ def plot_curves(path: Path, experiment_dir: Path, entries, title: str):
         spec = runs[0][0]
         data = curves(experiment_dir, runs)
         color = f"C{index}"
-        label = f"{spec.label} (lr {spec.learning_rate:.3g})"
+        label = spec.label
+        if spec.part != "lr":
+            label += f" (lr {spec.learning_rate:.3g})"
         for metric, axis in panels.items():
             values = data[metric]
             epochs = np.arange(1, values.shape[1] + 1)
