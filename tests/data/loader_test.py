@@ -248,3 +248,20 @@ def test_batch_size_above_the_dataset_warns_and_is_capped():
         loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=80)
     assert loader.batch_size == N
     assert len(loader) == 1
+
+
+def test_fit_shuffle_true_still_covers_every_sample_once():
+    # Keras then also permutes the batch order; coverage must not change.
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
+    model = recording_model()
+    model.fit(
+        loader,
+        epochs=len(SIZES),
+        verbose=0,
+        callbacks=[SetSizes(loader, SIZES)],
+    )
+    epochs = epochs_of(model.batches, N)
+    for size, epoch in zip(SIZES, epochs):
+        assert sorted(i for batch in epoch for i in batch) == list(range(N))
+        assert sorted(len(b) for b in epoch) == sorted(expected_batches(size))
