@@ -16,6 +16,7 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_lr import _checks
 from keras_lr import _lr_control
@@ -180,7 +181,32 @@ class _BatchSizeCallback(keras.callbacks.Callback):
 
     # Keras hooks --------------------------------------------------------
 
+    def _check_dataset_path(self) -> None:
+        """`as_dataset()` is only exact on one device, one step per call."""
+        if (
+            tf.distribute.has_strategy()
+            or self.model.distribute_strategy
+            is not tf.distribute.get_strategy()
+        ):
+            raise ValueError(
+                "`loader.as_dataset()` cannot be used under a distribution "
+                "strategy: its input pipeline prefetches across epochs, so "
+                "a new batch size would take effect late. Pass the loader "
+                "itself to `fit` instead."
+            )
+        if getattr(self.model, "steps_per_execution", 1) > 1:
+            raise ValueError(
+                "`loader.as_dataset()` cannot be used with "
+                "`steps_per_execution` > 1: `fit` then runs whole "
+                "executions past the end of an epoch whose number of "
+                "batches is not a multiple of it. Pass the loader itself "
+                "to `fit` instead. Received: steps_per_execution="
+                f"{self.model.steps_per_execution}"
+            )
+
     def on_train_begin(self, logs=None):
+        if self.loader._dataset_made:
+            self._check_dataset_path()
         if self._resuming:
             self._resuming = False
             return

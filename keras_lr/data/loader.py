@@ -5,6 +5,7 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_lr import _checks
 
@@ -211,6 +212,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self._in_epoch = False
         self._count = _LiveBatchCount(self)
         self._order = self._permutation(0)
+        self._tf_vars = None
+        self._dataset_made = False
 
     def _check_lengths(self) -> int:
         if self._sample_mode:
@@ -271,6 +274,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
             value = self.num_samples
         self._batch_size = int(value)
+        if getattr(self, "_tf_vars", None) is not None:
+            self._tf_vars["batch_size"].assign(self._batch_size)
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if not self.shuffle:
@@ -304,10 +309,118 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             self._order = self._permutation(epoch)
         self.epoch = int(epoch)
         self.position = int(position)
+        self._sync_tf_vars()
 
     @property
     def num_batches(self):
         return self._count
+
+    @property
+    def steps_per_epoch(self):
+        """The current number of batches per epoch, for `as_dataset()`.
+
+        Pass it as `fit(..., steps_per_epoch=loader.steps_per_epoch)`: it
+        is a live view (see `num_batches`), not a frozen `int`.
+        """
+        return self._count
+
+    def _sync_tf_vars(self) -> None:
+        if self._tf_vars is not None:
+            self._tf_vars["batch_size"].assign(self._batch_size)
+            self._tf_vars["epoch"].assign(self.epoch)
+            self._tf_vars["position"].assign(self.position)
+
+    def as_dataset(self) -> tf.data.Dataset:
+        """The same epochs as a native, endless `tf.data` pipeline.
+
+        Faster than passing the loader itself (no Python call per batch),
+        for array data on a single device. Each epoch's batch size,
+        permutation and start position are read when `fit` asks for the
+        epoch's first batch, i.e. after the callbacks' `on_epoch_begin`;
+        prefetching happens only within an epoch. Use it as
+
+        ```python
+        model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
+                  shuffle=False, callbacks=[grow])
+        ```
+
+        The permutation of epoch `e` is a seeded in-graph shuffle of
+        `(seed, e)`: reproducible, but not the order the loader itself
+        serves. Not for distribution strategies: their input pipelines
+        prefetch across the epoch boundary, so the batch-size callbacks
+        refuse this path under one (pass the loader itself there).
+
+        Returns:
+            An infinite `tf.data.Dataset` of `(x, y, sample_weight)`
+            batches (as many entries as the loader has).
+
+        Raises:
+            TypeError: if the loader holds an indexable dataset of samples
+                rather than arrays.
+        """
+        if self._sample_mode:
+            raise TypeError(
+                "`as_dataset()` needs array data; this loader holds an "
+                f"indexable dataset of type {type(self.x).__name__}. Pass "
+                "the loader itself to `fit`."
+            )
+        if self._tf_vars is None:
+            with tf.init_scope():
+                self._tf_vars = {
+                    name: tf.Variable(0, dtype=tf.int64, trainable=False)
+                    for name in ("batch_size", "epoch", "position")
+                }
+            self._sync_tf_vars()
+        tensors = [self.x]
+        if self.y is not None or self.sample_weight is not None:
+            tensors.append(self.y)
+        if self.sample_weight is not None:
+            tensors.append(self.sample_weight)
+        tensors = tf.nest.map_structure(tf.convert_to_tensor, tuple(tensors))
+        variables = self._tf_vars
+        num_samples = self.num_samples
+        seed = self.seed
+        shuffle = self.shuffle
+
+        def open_epoch(_):
+            batch_size = variables["batch_size"].read_value()
+            epoch = variables["epoch"].read_value()
+            position = variables["position"].read_value()
+            ids = tf.range(num_samples, dtype=tf.int64)
+            if shuffle:
+                ids = tf.random.experimental.stateless_shuffle(
+                    ids, seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+                )
+            # Without a callback setting it, the next epoch is the next
+            # one; a callback's `begin_epoch` overwrites these.
+            with tf.control_dependencies([batch_size, epoch, position]):
+                advance = [
+                    variables["epoch"].assign_add(1),
+                    variables["position"].assign(0),
+                ]
+            with tf.control_dependencies(advance):
+                ids = tf.identity(ids[position * batch_size :])
+            return (
+                tf.data.Dataset.from_tensor_slices(ids)
+                .batch(batch_size)
+                .map(
+                    lambda batch: tf.nest.map_structure(
+                        lambda a: tf.gather(a, batch), tensors
+                    )
+                )
+                .prefetch(2)
+            )
+
+        options = tf.data.Options()
+        # An injected prefetch after `flat_map` would open the next epoch
+        # before the callbacks have set its batch size.
+        options.experimental_optimization.inject_prefetch = False
+        self._dataset_made = True
+        return (
+            tf.data.Dataset.range(2**62)
+            .flat_map(open_epoch)
+            .with_options(options)
+        )
 
     def __len__(self):
         return self._current_num_batches()
@@ -390,3 +503,4 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self.position = int(state["position"])
         self._order = self._permutation(self.epoch)
         self._in_epoch = False
+        self._sync_tf_vars()

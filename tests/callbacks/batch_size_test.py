@@ -24,9 +24,14 @@ def make_loader(batch_size=4, num_samples=N, seed=0):
     )
 
 
-def fit(model, loader, callbacks, epochs, **kw):
+def fit(model, loader, callbacks, epochs, path="loader", **kw):
+    if path == "as_dataset":
+        data = loader.as_dataset()
+        kw["steps_per_epoch"] = loader.steps_per_epoch
+    else:
+        data = loader
     return model.fit(
-        loader,
+        data,
         epochs=epochs,
         shuffle=False,
         verbose=0,
@@ -91,13 +96,14 @@ def test_one_argument_schedule():
     assert history.history["updates"] == cumulative_updates([5, 10, 25])
 
 
-def test_hybrid_hands_over_to_lr_decay_at_the_cap():
+@pytest.mark.parametrize("path", ["loader", "as_dataset"])
+def test_hybrid_hands_over_to_lr_decay_at_the_cap(path):
     loader = make_loader()
     model = recording_model(learning_rate=LR)
     grow = keras_lr.callbacks.BatchSizeScheduler(
         loader, keras_lr.callbacks.grow_batch_at([1, 2, 3], 2), 10
     )
-    history = fit(model, loader, [grow], epochs=4)
+    history = fit(model, loader, [grow], epochs=4, path=path)
     # Targets 4, 8, 16, 32; the cap is 10; the rate takes 10/16, 10/32.
     assert history.history["batch_size"] == [4, 8, 10, 10]
     np.testing.assert_allclose(
@@ -155,7 +161,8 @@ def test_lr_coupling_rules(coupling, rule):
     )
 
 
-def test_plateau_grows_at_the_epoch_keras_patience_gives():
+@pytest.mark.parametrize("path", ["loader", "as_dataset"])
+def test_plateau_grows_at_the_epoch_keras_patience_gives(path):
     values = [1.0, 0.9, 0.95, 0.96, 0.97, 0.8, 0.85, 0.86, 0.87]
     loader = make_loader()
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
@@ -166,10 +173,15 @@ def test_plateau_grows_at_the_epoch_keras_patience_gives():
         min_delta=0.0,
         max_batch_size=None,
     )
-    history = fit(recording_model(), loader, [Feed(values), grow], epochs=9)
+    model = recording_model()
+    history = fit(model, loader, [Feed(values), grow], epochs=9, path=path)
     expected = keras_plateau_reference(values, patience=2, factor=2, batch=4)
     assert expected == [4, 4, 4, 4, 8, 8, 8, 8, 16]
     assert history.history["batch_size"] == expected
+    # What the model saw, not only what was logged.
+    for size, epoch in zip(expected, epochs_of(model.batches, N)):
+        assert max(len(b) for b in epoch) == size
+        assert sorted(i for b in epoch for i in b) == list(range(N))
 
 
 def test_plateau_hybrid_hands_over_at_the_cap():
@@ -198,7 +210,8 @@ def test_two_fits_start_fresh():
     assert history.history["batch_size"] == [4, 8, 16]
 
 
-def test_mid_epoch_resume_serves_exactly_the_rest():
+@pytest.mark.parametrize("path", ["loader", "as_dataset"])
+def test_mid_epoch_resume_serves_exactly_the_rest(path):
     class StopAt(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if self.params and self._epoch == 2 and batch == 1:
@@ -211,7 +224,7 @@ def test_mid_epoch_resume_serves_exactly_the_rest():
     loader = make_loader(seed=4)
     grow = keras_lr.callbacks.BatchSizeScheduler(loader, schedule, None)
     first = recording_model()
-    fit(first, loader, [grow, StopAt()], epochs=4)
+    fit(first, loader, [grow, StopAt()], epochs=4, path=path)
     state = grow.get_state()
     assert state["position"] == 2
     assert state["loader"]["batch_size"] == 16
@@ -220,7 +233,9 @@ def test_mid_epoch_resume_serves_exactly_the_rest():
     grow2 = keras_lr.callbacks.BatchSizeScheduler(loader2, schedule, None)
     grow2.set_state(state)
     second = recording_model()
-    history = fit(second, loader2, [grow2], epochs=4, initial_epoch=2)
+    history = fit(
+        second, loader2, [grow2], epochs=4, initial_epoch=2, path=path
+    )
     assert history.history["batch_size"] == [16, 16]
     done = [i for b in first.batches[-2:] for i in b]
     rest_batches = second.batches[: math.ceil(N / 16) - 2]

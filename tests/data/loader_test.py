@@ -29,16 +29,30 @@ class SetSizes(keras.callbacks.Callback):
         self.loader.begin_epoch(epoch, batch_size=self.sizes[epoch])
 
 
-def fit_with_sizes(sizes, steps_per_execution=1, verbose=0, **fit_kw):
+PATHS = ["loader", "as_dataset"]
+
+
+def fit_input(loader, path):
+    """`fit`'s data argument and extra keywords for each input path."""
+    if path == "loader":
+        return loader, {}
+    return loader.as_dataset(), {"steps_per_epoch": loader.steps_per_epoch}
+
+
+def fit_with_sizes(
+    sizes, steps_per_execution=1, verbose=0, path="loader", **fit_kw
+):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=sizes[0], seed=3)
     model = recording_model(steps_per_execution=steps_per_execution)
+    data, extra = fit_input(loader, path)
     history = model.fit(
-        loader,
+        data,
         epochs=len(sizes),
         shuffle=False,
         verbose=verbose,
         callbacks=[SetSizes(loader, sizes)],
+        **extra,
         **fit_kw,
     )
     return model, history, loader
@@ -48,8 +62,9 @@ def expected_batches(size):
     return [size] * (N // size) + ([N % size] if N % size else [])
 
 
-def test_every_epoch_sees_every_sample_once_and_steps_are_right():
-    model, _, _ = fit_with_sizes(SIZES)
+@pytest.mark.parametrize("path", PATHS)
+def test_every_epoch_sees_every_sample_once_and_steps_are_right(path):
+    model, _, _ = fit_with_sizes(SIZES, path=path)
     epochs = epochs_of(model.batches, N)
     assert len(epochs) == len(SIZES)
     for size, epoch in zip(SIZES, epochs):
@@ -59,16 +74,20 @@ def test_every_epoch_sees_every_sample_once_and_steps_are_right():
     assert int(model.optimizer.iterations.numpy()) == total
 
 
-def test_four_batch_sizes_trace_the_train_step_once():
-    model, _, _ = fit_with_sizes(SIZES)
+@pytest.mark.parametrize("path", PATHS)
+def test_four_batch_sizes_trace_the_train_step_once(path):
+    model, _, _ = fit_with_sizes(SIZES, path=path)
     assert model.traces == 1
 
 
-def test_no_ran_out_of_data_warning_and_right_progress_totals(capsys, caplog):
+@pytest.mark.parametrize("path", PATHS)
+def test_no_ran_out_of_data_warning_and_right_progress_totals(
+    path, capsys, caplog
+):
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit_with_sizes(SIZES, verbose=1)
+        fit_with_sizes(SIZES, verbose=1, path=path)
     out = capsys.readouterr().out
     messages = [str(w.message) for w in caught] + [caplog.text, out]
     assert not any("ran out of data" in m for m in messages)
@@ -80,8 +99,9 @@ def test_no_ran_out_of_data_warning_and_right_progress_totals(capsys, caplog):
     assert "/13" not in last_epoch
 
 
-def test_shrinking_batch_also_works():
-    model, _, _ = fit_with_sizes([32, 8, 4])
+@pytest.mark.parametrize("path", PATHS)
+def test_shrinking_batch_also_works(path):
+    model, _, _ = fit_with_sizes([32, 8, 4], path=path)
     epochs = epochs_of(model.batches, N)
     assert [len(e) for e in epochs] == [2, 7, 13]
 
@@ -94,9 +114,12 @@ def test_steps_per_execution():
         assert [len(batch) for batch in epoch] == expected_batches(size)
 
 
-def test_validation_data_is_evaluated_each_epoch():
+@pytest.mark.parametrize("path", PATHS)
+def test_validation_data_is_evaluated_each_epoch(path):
     x, y = id_data(20)
-    _, history, _ = fit_with_sizes(SIZES, validation_data=(x / 50.0, y))
+    _, history, _ = fit_with_sizes(
+        SIZES, validation_data=(x / 50.0, y), path=path
+    )
     assert len(history.history["val_loss"]) == len(SIZES)
     assert all(np.isfinite(history.history["val_loss"]))
 
@@ -145,11 +168,13 @@ def test_shuffling_is_seeded_and_depends_only_on_seed_and_epoch():
     np.testing.assert_array_equal(order_of(plain, 4), np.arange(N))
 
 
-def test_without_a_callback_each_epoch_reshuffles():
+@pytest.mark.parametrize("path", PATHS)
+def test_without_a_callback_each_epoch_reshuffles(path):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=10, seed=5)
     model = recording_model()
-    model.fit(loader, epochs=3, shuffle=False, verbose=0)
+    data, extra = fit_input(loader, path)
+    model.fit(data, epochs=3, shuffle=False, verbose=0, **extra)
     epochs = epochs_of(model.batches, N)
     orders = [[i for b in e for i in b] for e in epochs]
     for order in orders:
@@ -265,3 +290,41 @@ def test_fit_shuffle_true_still_covers_every_sample_once():
     for size, epoch in zip(SIZES, epochs):
         assert sorted(i for batch in epoch for i in batch) == list(range(N))
         assert sorted(len(b) for b in epoch) == sorted(expected_batches(size))
+
+
+def test_as_dataset_is_refused_under_a_strategy(two_cpu_strategy):
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
+    grow = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e: 4, None)
+    with two_cpu_strategy.scope():
+        model = recording_model()
+    with pytest.raises(ValueError, match="distribution strategy"):
+        model.fit(
+            loader.as_dataset(),
+            steps_per_epoch=loader.steps_per_epoch,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[grow],
+        )
+
+
+def test_as_dataset_needs_arrays():
+    loader = keras_lr.data.GrowingBatchLoader(Samples(N), batch_size=8)
+    with pytest.raises(TypeError, match="needs array data"):
+        loader.as_dataset()
+
+
+def test_as_dataset_is_refused_with_steps_per_execution():
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
+    grow = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e: 4, None)
+    with pytest.raises(ValueError, match="steps_per_execution=3"):
+        recording_model(steps_per_execution=3).fit(
+            loader.as_dataset(),
+            steps_per_epoch=loader.steps_per_epoch,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[grow],
+        )
