@@ -10,8 +10,9 @@ same MLP trained with three schedules that change the SGD noise scale
   paper's advice), the rest of each step applied as learning-rate decay.
 
 Every run feeds the same `keras_lr.data.GrowingBatchLoader` (seeded
-shuffling), evaluates on a held-out test split after every epoch, and
-counts parameter updates. Writes config.json, history.csv, summary.json,
+shuffling; through `loader.as_dataset()` unless `--input loader`),
+evaluates on a held-out test split after every epoch, and counts
+parameter updates. Writes config.json, history.csv, summary.json,
 two plots and README.md to `--out`.
 
     PYTHONPATH=. python examples/batch_growth.py --out saved_runs/batch_growth
@@ -131,14 +132,22 @@ def run(name, seed, data, args):
                 max_batch_size=cap,
             )
         ]
+    if args.input == "as_dataset":
+        data, extra = (
+            loader.as_dataset(),
+            {"steps_per_epoch": loader.steps_per_epoch},
+        )
+    else:
+        data, extra = loader, {}
     history = model.fit(
-        loader,
+        data,
         epochs=args.epochs,
         shuffle=False,
         verbose=0,
         validation_data=(x_test, y_test),
         validation_batch_size=512,
         callbacks=[WallClock(), *callbacks],
+        **extra,
     )
     rows = []
     logs = history.history
@@ -321,9 +330,15 @@ def main(argv=None):
         default="auto",
         help='hybrid cap: an int or "auto" (N / 10)',
     )
+    parser.add_argument(
+        "--input",
+        choices=["as_dataset", "loader"],
+        default="as_dataset",
+        help="feed fit with loader.as_dataset() (tf.data) or the loader",
+    )
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--plot-ylim", type=float, default=0.85)
+    parser.add_argument("--plot-ylim", type=float, default=0.75)
     args = parser.parse_args(argv)
     if args.max_batch_size != "auto":
         args.max_batch_size = int(args.max_batch_size)
