@@ -130,6 +130,10 @@ class GrowingBatchLoader(keras.utils.PyDataset):
     warning does not appear. The batch dimension of the input signature is
     unknown, so the compiled train step is traced once for all sizes.
 
+    For array data on one device, `fit(loader.as_dataset(),
+    steps_per_epoch=loader.steps_per_epoch)` gives the same behaviour
+    through a native `tf.data` pipeline, without a Python call per batch.
+
     The loader shuffles samples itself; pass `shuffle=False` to `fit`.
     (With `shuffle=True`, Keras additionally permutes the order of the
     batches with Python's global `random` module: every sample is still
@@ -313,6 +317,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
 
     @property
     def num_batches(self):
+        """A live view of the current number of batches (see above)."""
         return self._count
 
     @property
