@@ -12,6 +12,13 @@ import keras_lr
 from tests.data.recorder import epochs_of
 from tests.data.recorder import id_data
 from tests.data.recorder import recording_model
+from tests.data.recorder import two_cpu_mirrored_strategy
+
+
+@pytest.fixture
+def mirrored():
+    return two_cpu_mirrored_strategy()
+
 
 N = 50
 LR = 0.1
@@ -306,9 +313,9 @@ def test_schedule_returning_zero_is_an_error():
         fit(recording_model(), loader, [grow], epochs=1)
 
 
-def test_hybrid_under_mirrored_strategy(two_cpu_strategy):
+def test_hybrid_under_mirrored_strategy(mirrored):
     loader = make_loader()
-    with two_cpu_strategy.scope():
+    with mirrored.scope():
         model = recording_model(learning_rate=LR)
     grow = keras_lr.callbacks.BatchSizeScheduler(
         loader, keras_lr.callbacks.grow_batch_at([1, 2], 2), 10

@@ -12,6 +12,13 @@ import keras_lr
 from tests.data.recorder import epochs_of
 from tests.data.recorder import id_data
 from tests.data.recorder import recording_model
+from tests.data.recorder import two_cpu_mirrored_strategy
+
+
+@pytest.fixture
+def mirrored():
+    return two_cpu_mirrored_strategy()
+
 
 N = 50
 SIZES = [4, 8, 16, 32]
@@ -124,10 +131,10 @@ def test_validation_data_is_evaluated_each_epoch(path):
     assert all(np.isfinite(history.history["val_loss"]))
 
 
-def test_mirrored_strategy_splits_the_global_batch(two_cpu_strategy):
+def test_mirrored_strategy_splits_the_global_batch(mirrored):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
-    with two_cpu_strategy.scope():
+    with mirrored.scope():
         model = recording_model()
     model.fit(
         loader,
@@ -292,11 +299,11 @@ def test_fit_shuffle_true_still_covers_every_sample_once():
         assert sorted(len(b) for b in epoch) == sorted(expected_batches(size))
 
 
-def test_as_dataset_is_refused_under_a_strategy(two_cpu_strategy):
+def test_as_dataset_is_refused_under_a_strategy(mirrored):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
     grow = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e: 4, None)
-    with two_cpu_strategy.scope():
+    with mirrored.scope():
         model = recording_model()
     with pytest.raises(ValueError, match="distribution strategy"):
         model.fit(
