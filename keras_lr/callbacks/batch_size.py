@@ -255,6 +255,12 @@ class _BatchSizeCallback(keras.callbacks.Callback):
         if self.model is not None and self.model.optimizer is not None:
             position = max(self._updates() - self.epoch_start_updates, 0)
         loader_state = self.loader.get_state()
+        if position >= math.ceil(
+            self.loader.num_samples / self.epoch_batch_size
+        ):
+            # The epoch is complete: resume at the start of the next one.
+            position = 0
+            loader_state["epoch"] = self.epoch + 1
         loader_state["position"] = position
         return {
             "target_batch_size": self.target_batch_size,

@@ -1,6 +1,7 @@
 """Batch-size callbacks: schedule, plateau growth, hybrid hand-over, state."""
 
 import csv
+import json
 import math
 import os
 
@@ -328,3 +329,31 @@ def test_hybrid_under_mirrored_strategy(mirrored):
     )
     for epoch in epochs_of(model.batches, N):
         assert sorted(i for b in epoch for i in b) == list(range(N))
+
+
+def test_plateau_state_is_json_and_resumes_the_counters():
+    loader = make_loader()
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader, monitor="score", factor=2, patience=2, max_batch_size=None
+    )
+    fit(recording_model(), loader, [Feed([1.0, 2.0, 3.0]), grow], epochs=2)
+    state = json.loads(json.dumps(grow.get_state()))
+    assert state["tracker"]["wait"] == 1
+    assert state["tracker"]["best"] == 1.0
+    again = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        make_loader(),
+        monitor="score",
+        factor=2,
+        patience=2,
+        max_batch_size=None,
+    )
+    again.set_state(state)
+    # One more bad epoch reaches patience 2: the batch grows after epoch 2.
+    history = fit(
+        recording_model(),
+        again.loader,
+        [Feed([1.0, 2.0, 3.0, 4.0]), again],
+        epochs=4,
+        initial_epoch=2,
+    )
+    assert history.history["batch_size"] == [4, 8]
