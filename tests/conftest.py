@@ -20,8 +20,17 @@ tf.config.set_logical_device_configuration(
 
 @pytest.fixture
 def two_cpu_strategy():
-    """A `MirroredStrategy` over two logical CPU devices."""
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    """A `MirroredStrategy` over two logical CPU devices.
+
+    Gradients are reduced on one device: the default collective all-reduce
+    keeps per-process collective instances keyed by order, and a later
+    strategy whose gradient shapes differ then fails with "Shape mismatch
+    in the collective instance".
+    """
+    return tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"],
+        cross_device_ops=tf.distribute.ReductionToOneDevice(),
+    )
 
 
 @pytest.fixture(autouse=True)

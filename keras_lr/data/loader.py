@@ -1,0 +1,511 @@
+"""A data loader whose batch size can change between epochs inside `fit`."""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lr import _checks
+
+
+class _LiveBatchCount:
+    """The loader's current number of batches, read at the moment of use.
+
+    Keras' `fit` reads `num_batches` once, before the first epoch, and keeps
+    the object it got: the epoch iterator uses it as the number of steps of
+    every epoch and the progress bar as its total. A plain `int` frozen at
+    the first epoch's value makes every epoch after a batch-size change end
+    with "Your input ran out of data" and show a stale total. Handing out
+    this view instead keeps both right: each comparison, `range()` or
+    division sees the count for the batch size in force at that moment,
+    which a batch-size callback sets in `on_epoch_begin`, before `fit`
+    starts reading the epoch.
+    """
+
+    __slots__ = ("_loader",)
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __index__(self):
+        return self._loader._current_num_batches()
+
+    __int__ = __index__
+
+    def __float__(self):
+        return float(self.__index__())
+
+    def __bool__(self):
+        return self.__index__() != 0
+
+    def __repr__(self):
+        return repr(self.__index__())
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return format(self.__index__(), spec)
+
+    def __eq__(self, other):
+        return self.__index__() == other
+
+    def __ne__(self, other):
+        return self.__index__() != other
+
+    def __lt__(self, other):
+        return self.__index__() < other
+
+    def __le__(self, other):
+        return self.__index__() <= other
+
+    def __gt__(self, other):
+        return self.__index__() > other
+
+    def __ge__(self, other):
+        return self.__index__() >= other
+
+    __hash__ = None
+
+    def __add__(self, other):
+        return self.__index__() + other
+
+    def __radd__(self, other):
+        return other + self.__index__()
+
+    def __sub__(self, other):
+        return self.__index__() - other
+
+    def __rsub__(self, other):
+        return other - self.__index__()
+
+    def __mul__(self, other):
+        return self.__index__() * other
+
+    def __rmul__(self, other):
+        return other * self.__index__()
+
+    def __truediv__(self, other):
+        return self.__index__() / other
+
+    def __rtruediv__(self, other):
+        return other / self.__index__()
+
+    def __floordiv__(self, other):
+        return self.__index__() // other
+
+    def __rfloordiv__(self, other):
+        return other // self.__index__()
+
+    def __mod__(self, other):
+        return self.__index__() % other
+
+    def __rmod__(self, other):
+        return other % self.__index__()
+
+
+def _is_array(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "__getitem__")
+
+
+def _flatten(value):
+    return keras.tree.flatten(value) if value is not None else []
+
+
+class GrowingBatchLoader(keras.utils.PyDataset):
+    """Batches of in-memory data whose batch size may change between epochs.
+
+    Pass the loader to `model.fit` in place of `x`/`y`, and let a
+    `keras_lr.callbacks.BatchSizeScheduler` or
+    `keras_lr.callbacks.IncreaseBatchSizeOnPlateau` change its batch size.
+    Every epoch is one pass over a permutation of all samples: each sample
+    appears exactly once, and the last batch holds the remainder (it may
+    be smaller). The permutation of epoch `e` depends only on `(seed, e)`,
+    so runs are reproducible and a resumed run sees the same order.
+
+    The number of batches `fit` sees follows the batch size in force: the
+    step count, the progress bar's total and the end of each epoch are
+    right after every change, and Keras' "Your input ran out of data"
+    warning does not appear. The batch dimension of the input signature is
+    unknown, so the compiled train step is traced once for all sizes.
+
+    For array data on one device, `fit(loader.as_dataset(),
+    steps_per_epoch=loader.steps_per_epoch)` gives the same behaviour
+    through a native `tf.data` pipeline, without a Python call per batch.
+
+    The loader shuffles samples itself; pass `shuffle=False` to `fit`.
+    (With `shuffle=True`, Keras additionally permutes the order of the
+    batches with Python's global `random` module: every sample is still
+    seen once per epoch, but runs repeat only under
+    `keras.utils.set_random_seed`, and a mid-epoch position is lost.)
+
+    Args:
+        x: Input data: a NumPy array (or anything array-like with `shape`
+            and NumPy indexing), or a dict/list/tuple of them; or an
+            indexable dataset (`len(x)` and `x[i]`) whose items are single
+            samples, `(x_i, y_i)` or `(x_i, y_i, w_i)`, stacked per batch.
+        y: Targets, with the same number of samples as `x`, or `None`.
+        sample_weight: Per-sample weights, or `None`.
+        batch_size: A Python int > 0. The initial batch size, capped at
+            the number of samples (with a warning).
+        shuffle: A bool. Whether each epoch uses a new permutation.
+        seed: A Python int or `None` (a seed is drawn once, and kept in
+            the state so that the run can resume exactly).
+
+    Raises:
+        ValueError: if `batch_size` <= 0, the data are empty, or `x`, `y`
+            and `sample_weight` have different numbers of samples.
+
+    Example:
+
+    ```python
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=32, seed=0)
+    grow = keras_lr.callbacks.BatchSizeScheduler(
+        loader, keras_lr.callbacks.milestone_schedule([10, 20], factor=5)
+    )
+    model.fit(loader, epochs=30, shuffle=False, callbacks=[grow])
+    ```
+
+    Reference:
+        Smith, Kindermans, Ying and Le, "Don't Decay the Learning Rate,
+        Increase the Batch Size", ICLR 2018.
+    """
+
+    def __init__(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        batch_size=32,
+        shuffle=True,
+        seed=None,
+    ):
+        super().__init__()
+        _checks.check_bool("shuffle", shuffle)
+        if seed is not None:
+            _checks.check_non_negative_int("seed", seed)
+        if x is None:
+            raise ValueError("Argument `x` must not be None. Received: x=None")
+        self._sample_mode = not all(_is_array(a) for a in _flatten(x))
+        if self._sample_mode and (y is not None or sample_weight is not None):
+            raise ValueError(
+                "Arguments `y` and `sample_weight` must be None when `x` is "
+                "an indexable dataset of samples (each item holds its own "
+                f"target). Received: x of type {type(x).__name__}, "
+                f"y={'set' if y is not None else None}, "
+                f"sample_weight={'set' if sample_weight is not None else None}"
+            )
+        self.x = x
+        self.y = y
+        self.sample_weight = sample_weight
+        self.num_samples = self._check_lengths()
+        if self.num_samples == 0:
+            raise ValueError(
+                "Argument `x` must hold at least one sample. Received: "
+                "an empty `x`"
+            )
+        self.shuffle = shuffle
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self.seed = seed
+        self._batch_size = None
+        self.batch_size = batch_size
+        self.epoch = 0
+        self.position = 0
+        self._in_epoch = False
+        self._count = _LiveBatchCount(self)
+        self._order = self._permutation(0)
+        self._tf_vars = None
+        self._dataset_made = False
+
+    def _check_lengths(self) -> int:
+        if self._sample_mode:
+            if not hasattr(self.x, "__len__") or not hasattr(
+                self.x, "__getitem__"
+            ):
+                raise TypeError(
+                    "Argument `x` must be an array, a structure of arrays, "
+                    "or an indexable dataset with `__len__` and "
+                    f"`__getitem__`. Received: x of type {type(self.x)}"
+                )
+            return len(self.x)
+        lengths = {}
+        for name, value in (
+            ("x", self.x),
+            ("y", self.y),
+            ("sample_weight", self.sample_weight),
+        ):
+            for array in _flatten(value):
+                if _is_array(array):
+                    lengths.setdefault(name, set()).add(int(array.shape[0]))
+                else:
+                    raise TypeError(
+                        f"Argument `{name}` must be an array or a structure "
+                        f"of arrays. Received: an item of type "
+                        f"{type(array).__name__}"
+                    )
+        for name, found in lengths.items():
+            if len(found) > 1:
+                raise ValueError(
+                    f"Argument `{name}` holds arrays of different lengths. "
+                    f"Received: lengths {sorted(found)}"
+                )
+        per_arg = {name: found.pop() for name, found in lengths.items()}
+        if len(set(per_arg.values())) > 1:
+            described = ", ".join(f"len({k})={v}" for k, v in per_arg.items())
+            names = " and ".join(f"`{k}`" for k in per_arg)
+            raise ValueError(
+                f"Arguments {names} must have the same number of samples. "
+                f"Received: {described}"
+            )
+        return per_arg["x"]
+
+    @property
+    def batch_size(self) -> int:
+        """The batch size of the current epoch (the last one may be less)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        _checks.check_positive_int("batch_size", value)
+        if value > self.num_samples:
+            warnings.warn(
+                f"`batch_size`={value} is larger than the dataset "
+                f"({self.num_samples} samples); using batch_size="
+                f"{self.num_samples}.",
+                stacklevel=2,
+            )
+            value = self.num_samples
+        self._batch_size = int(value)
+        if getattr(self, "_tf_vars", None) is not None:
+            self._tf_vars["batch_size"].assign(self._batch_size)
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.num_samples)
+        rng = np.random.default_rng([self.seed, epoch])
+        return rng.permutation(self.num_samples)
+
+    def _current_num_batches(self) -> int:
+        total = math.ceil(self.num_samples / self._batch_size)
+        return max(total - self.position, 0)
+
+    def begin_epoch(
+        self, epoch: int, batch_size: int | None = None, position: int = 0
+    ) -> None:
+        """Sets the epoch (its permutation), batch size and start position.
+
+        Called by the batch-size callbacks from `on_epoch_begin`, before
+        `fit` reads the epoch's number of batches.
+
+        Args:
+            epoch: A Python int >= 0, the index of the epoch.
+            batch_size: A Python int > 0, or `None` to keep the current one.
+            position: A Python int >= 0: batches of this epoch already
+                trained on (a resumed run); the epoch serves the rest.
+        """
+        _checks.check_non_negative_int("epoch", epoch)
+        _checks.check_non_negative_int("position", position)
+        if batch_size is not None:
+            self.batch_size = batch_size
+        if epoch != self.epoch or self.shuffle is False:
+            self._order = self._permutation(epoch)
+        self.epoch = int(epoch)
+        self.position = int(position)
+        self._sync_tf_vars()
+
+    @property
+    def num_batches(self):
+        """A live view of the current number of batches (see above)."""
+        return self._count
+
+    @property
+    def steps_per_epoch(self):
+        """The current number of batches per epoch, for `as_dataset()`.
+
+        Pass it as `fit(..., steps_per_epoch=loader.steps_per_epoch)`: it
+        is a live view (see `num_batches`), not a frozen `int`.
+        """
+        return self._count
+
+    def _sync_tf_vars(self) -> None:
+        if self._tf_vars is not None:
+            self._tf_vars["batch_size"].assign(self._batch_size)
+            self._tf_vars["epoch"].assign(self.epoch)
+            self._tf_vars["position"].assign(self.position)
+
+    def as_dataset(self) -> tf.data.Dataset:
+        """The same epochs as a native, endless `tf.data` pipeline.
+
+        Faster than passing the loader itself (no Python call per batch),
+        for array data on a single device. Each epoch's batch size,
+        permutation and start position are read when `fit` asks for the
+        epoch's first batch, i.e. after the callbacks' `on_epoch_begin`;
+        prefetching happens only within an epoch. Use it as
+
+        ```python
+        model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
+                  shuffle=False, callbacks=[grow])
+        ```
+
+        The permutation of epoch `e` is a seeded in-graph shuffle of
+        `(seed, e)`: reproducible, but not the order the loader itself
+        serves. Not for distribution strategies: their input pipelines
+        prefetch across the epoch boundary, so the batch-size callbacks
+        refuse this path under one (pass the loader itself there).
+
+        Returns:
+            An infinite `tf.data.Dataset` of `(x, y, sample_weight)`
+            batches (as many entries as the loader has).
+
+        Raises:
+            TypeError: if the loader holds an indexable dataset of samples
+                rather than arrays.
+        """
+        if self._sample_mode:
+            raise TypeError(
+                "`as_dataset()` needs array data; this loader holds an "
+                f"indexable dataset of type {type(self.x).__name__}. Pass "
+                "the loader itself to `fit`."
+            )
+        if self._tf_vars is None:
+            with tf.init_scope():
+                self._tf_vars = {
+                    name: tf.Variable(0, dtype=tf.int64, trainable=False)
+                    for name in ("batch_size", "epoch", "position")
+                }
+            self._sync_tf_vars()
+        tensors = [self.x]
+        if self.y is not None or self.sample_weight is not None:
+            tensors.append(self.y)
+        if self.sample_weight is not None:
+            tensors.append(self.sample_weight)
+        tensors = tf.nest.map_structure(tf.convert_to_tensor, tuple(tensors))
+        variables = self._tf_vars
+        num_samples = self.num_samples
+        seed = self.seed
+        shuffle = self.shuffle
+
+        def open_epoch(_):
+            batch_size = variables["batch_size"].read_value()
+            epoch = variables["epoch"].read_value()
+            position = variables["position"].read_value()
+            ids = tf.range(num_samples, dtype=tf.int64)
+            if shuffle:
+                ids = tf.random.experimental.stateless_shuffle(
+                    ids, seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+                )
+            # Without a callback setting it, the next epoch is the next
+            # one; a callback's `begin_epoch` overwrites these.
+            with tf.control_dependencies([batch_size, epoch, position]):
+                advance = [
+                    variables["epoch"].assign_add(1),
+                    variables["position"].assign(0),
+                ]
+            with tf.control_dependencies(advance):
+                ids = tf.identity(ids[position * batch_size :])
+            return (
+                tf.data.Dataset.from_tensor_slices(ids)
+                .batch(batch_size)
+                .map(
+                    lambda batch: tf.nest.map_structure(
+                        lambda a: tf.gather(a, batch), tensors
+                    )
+                )
+                .prefetch(2)
+            )
+
+        options = tf.data.Options()
+        # An injected prefetch after `flat_map` would open the next epoch
+        # before the callbacks have set its batch size.
+        options.experimental_optimization.inject_prefetch = False
+        self._dataset_made = True
+        return (
+            tf.data.Dataset.range(2**62)
+            .flat_map(open_epoch)
+            .with_options(options)
+        )
+
+    def __len__(self):
+        return self._current_num_batches()
+
+    def __getitem__(self, index):
+        # One read of each attribute: a prefetching thread may call this
+        # while the main thread prepares the next epoch.
+        batch_size, order, position = (
+            self._batch_size,
+            self._order,
+            self.position,
+        )
+        total = math.ceil(self.num_samples / batch_size)
+        index = int(index) + position
+        if not position <= index < total:
+            raise IndexError(
+                f"Batch index {index - position} out of range for an epoch "
+                f"of {total - position} batches"
+            )
+        ids = order[index * batch_size : (index + 1) * batch_size]
+        return self.take(ids)
+
+    def take(self, ids: np.ndarray):
+        """The batch `(x, y, sample_weight)` of the samples `ids`."""
+        if self._sample_mode:
+            items = [self.x[int(i)] for i in ids]
+            if not isinstance(items[0], (tuple, list)):
+                items = [(item,) for item in items]
+            batch = keras.tree.map_structure(
+                lambda *parts: np.stack(parts), *items
+            )
+            return tuple(batch)
+        batch = [keras.tree.map_structure(lambda a: a[ids], self.x)]
+        if self.y is not None or self.sample_weight is not None:
+            batch.append(
+                None
+                if self.y is None
+                else keras.tree.map_structure(lambda a: a[ids], self.y)
+            )
+        if self.sample_weight is not None:
+            batch.append(
+                keras.tree.map_structure(lambda a: a[ids], self.sample_weight)
+            )
+        return tuple(batch)
+
+    def on_epoch_begin(self):
+        self._in_epoch = True
+
+    def on_epoch_end(self):
+        # Without a callback driving it, the loader moves to a new
+        # permutation after each epoch it served. `fit` also calls this
+        # once before training; `_in_epoch` keeps that call from counting.
+        if self._in_epoch:
+            self._in_epoch = False
+            self.begin_epoch(self.epoch + 1)
+
+    def get_state(self) -> dict:
+        """The loader's state, JSON-native, for an exact resume."""
+        return {
+            "batch_size": self._batch_size,
+            "epoch": self.epoch,
+            "position": self.position,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "num_samples": self.num_samples,
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restores `get_state()`'s output (same data, same order)."""
+        if int(state["num_samples"]) != self.num_samples:
+            raise ValueError(
+                "The state was saved for a dataset of "
+                f"{state['num_samples']} samples; this loader holds "
+                f"{self.num_samples}."
+            )
+        self.seed = int(state["seed"])
+        self.shuffle = bool(state["shuffle"])
+        self.batch_size = int(state["batch_size"])
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
+        self._order = self._permutation(self.epoch)
+        self._in_epoch = False
+        self._sync_tf_vars()

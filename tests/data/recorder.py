@@ -1,0 +1,83 @@
+"""A tiny model that records which samples each train step saw."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def id_data(num_samples: int):
+    """Inputs whose first column is the sample id, and zero targets."""
+    ids = np.arange(num_samples, dtype="float32")
+    x = np.stack([ids, np.ones_like(ids)], axis=1)
+    y = np.zeros((num_samples, 1), dtype="float32")
+    return x, y
+
+
+class RecordingModel(keras.Sequential):
+    """Counts traces of `train_step` and records the ids of every batch.
+
+    `batches` holds one list of ids per (replica) train step; `traces`
+    counts Python calls of `train_step`, i.e. tracings of the compiled
+    step (once per replica under a distribution strategy).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches = []
+        self.traces = 0
+
+    def _record(self, x):
+        self.batches.append(np.rint(x.numpy()[:, 0]).astype(int).tolist())
+        return 0
+
+    def train_step(self, data):
+        self.traces += 1
+        x = data[0]
+        token = tf.py_function(self._record, [x], tf.int32)
+        with tf.control_dependencies([token]):
+            data = (tf.identity(x),) + tuple(data[1:])
+        return super().train_step(data)
+
+
+def recording_model(learning_rate=0.0, steps_per_execution=1, **compile_kw):
+    """A 2-input linear model; the default rate 0 keeps ids exact."""
+    model = RecordingModel(
+        [keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="zeros")]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+        loss="mse",
+        steps_per_execution=steps_per_execution,
+        **compile_kw,
+    )
+    return model
+
+
+def epochs_of(batches, num_samples):
+    """Splits the recorded batches into epochs of `num_samples` ids."""
+    epochs, current, count = [], [], 0
+    for batch in batches:
+        current.append(batch)
+        count += len(batch)
+        if count == num_samples:
+            epochs.append(current)
+            current, count = [], 0
+        elif count > num_samples:
+            raise AssertionError(f"an epoch overran: {count} ids")
+    assert not current, "a partial epoch was left over"
+    return epochs
+
+
+def two_cpu_mirrored_strategy():
+    """`MirroredStrategy` over the two logical CPUs, without collectives.
+
+    With the default (collective) all-reduce, every new strategy in the
+    process reuses the same collective keys; a later strategy whose model
+    has different gradient shapes then fails with "Shape mismatch in the
+    collective instance". Reducing through one device avoids the shared
+    collective state, so these tests cannot break later ones.
+    """
+    return tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"],
+        cross_device_ops=tf.distribute.ReductionToOneDevice(),
+    )
