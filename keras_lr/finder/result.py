@@ -28,14 +28,16 @@ class RangeTestResult:
     gives the minimum and maximum).
 
     Which suggestion: the default `"valley"` (the middle of the longest
-    steadily falling stretch of the smoothed curve) lies where the loss
-    still falls well, below the blow-up. It is the default of fastai, whose
-    authors found it the most reliable across tasks, and it agreed with the
-    best fixed rate on both optimizers of our digits check
-    (`benchmarks/range_test_quality.py`). `"steepest"` hangs on the single
-    steepest point and moves with noise; `"minimum"` (the rate of the
-    lowest loss divided by 10) is conservative and depends on exactly where
-    the curve turns up.
+    run of consecutive falls of the smoothed curve) lies well inside the
+    region where the loss falls, clear of the flat start and of the
+    blow-up; the idea is fastai's default, the code is ours. On our digits
+    check (`benchmarks/range_test_quality.py`, table in README.md) it was
+    the best of the three with Adam (within 10% of the best fixed rate's
+    loss) and within a factor of 10 of the best rate with SGD, whose best
+    fixed rate sits near the edge of stability (there `"steepest"` came
+    closer). `"steepest"` hangs on a single point and moves with noise;
+    `"minimum"` (the rate of the lowest loss divided by 10) depends on
+    exactly where the curve turns up.
 
     Attributes:
         learning_rates: float64 array, the rate of each step run.

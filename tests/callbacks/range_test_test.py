@@ -106,7 +106,9 @@ def reference_sgd_losses(w, b, x, y, lrs, batch):
     return np.array(losses)
 
 
-def reference_sweep(start, end, n):
+def reference_sweep(start, end, n, mode="exponential"):
+    if mode == "linear":
+        return np.array([start + (end - start) * i / (n - 1) for i in range(n)])
     return np.array([start * (end / start) ** (i / (n - 1)) for i in range(n)])
 
 
@@ -129,10 +131,16 @@ class IterationsAtEnd(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize(
-    "steps_per_execution,jit_compile", [(1, False), (4, False), (4, True)]
+    "steps_per_execution,jit_compile,mode",
+    [
+        (1, False, "exponential"),
+        (4, False, "exponential"),
+        (4, True, "exponential"),
+        (1, False, "linear"),
+    ],
 )
 def test_recorded_loss_is_the_loss_of_each_step(
-    steps_per_execution, jit_compile
+    steps_per_execution, jit_compile, mode
 ):
     model = linear_model(
         keras.optimizers.SGD(0.01), steps_per_execution, jit_compile
@@ -142,7 +150,7 @@ def test_recorded_loss_is_the_loss_of_each_step(
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(7)
     finder = keras_lr.callbacks.LRRangeTest(
-        start_lr=1e-3, end_lr=0.3, num_steps=20
+        start_lr=1e-3, end_lr=0.3, num_steps=20, mode=mode
     )
     # 4 steps per epoch: the sweep crosses four epoch ends.
     _, messages = quietly(
@@ -156,7 +164,7 @@ def test_recorded_loss_is_the_loss_of_each_step(
         callbacks=[finder],
     )
     result = finder.result
-    lrs = reference_sweep(1e-3, 0.3, 20)
+    lrs = reference_sweep(1e-3, 0.3, 20, mode)
     np.testing.assert_allclose(result.learning_rates, lrs, rtol=1e-12)
     expected = reference_sgd_losses(w0, b0, X, Y, lrs, BATCH)
     np.testing.assert_allclose(result.losses, expected, rtol=2e-5)
@@ -189,7 +197,15 @@ def test_steps_per_execution_gives_identical_curves():
     np.testing.assert_array_equal(curves[0].losses, curves[1].losses)
 
 
-def test_mirrored_strategy_records_the_global_batch_loss(two_cpu_strategy):
+def test_mirrored_strategy_records_the_global_batch_loss():
+    # Not the `two_cpu_strategy` fixture: its collective all-reduce keys are
+    # shared across strategies in one process, so a fit there with other
+    # variable shapes aborts later mirrored tests ("Shape mismatch in the
+    # collective instance"). Reducing to one device uses no collectives.
+    two_cpu_strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"],
+        cross_device_ops=tf.distribute.ReductionToOneDevice(),
+    )
     results = []
     for strategy in (two_cpu_strategy, tf.distribute.get_strategy()):
         with strategy.scope():
@@ -335,6 +351,29 @@ def test_callback_as_context_manager_restores_after_an_exception():
                 verbose=0,
                 callbacks=[finder, RaiseAt(RuntimeError("boom"), 1)],
             )
+    assert_restored(model, before)
+
+
+class OwnLoss(keras.Model):
+    """A model whose train_step computes its loss without compute_loss."""
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean((self(x) - y) ** 2)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return {"loss": loss}
+
+
+def test_train_step_without_compute_loss_is_a_clear_error():
+    inputs = keras.Input((FEATURES,))
+    model = OwnLoss(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    model.fit(X, Y, epochs=1, verbose=0)
+    before = snapshot(model)
+    with pytest.raises(RuntimeError, match="does not call `self.compute_loss`"):
+        keras_lr.find_learning_rate(model, X, Y, num_steps=20)
     assert_restored(model, before)
 
 
