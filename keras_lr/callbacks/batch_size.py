@@ -14,7 +14,6 @@ import math
 import numbers
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,6 +23,7 @@ from keras_lr.callbacks._monitor import MODES
 from keras_lr.callbacks._monitor import THRESHOLD_MODES
 from keras_lr.callbacks._monitor import PlateauTracker
 from keras_lr.callbacks._monitor import resolve_mode
+from keras_lr.callbacks._stateful import StatefulCallback
 from keras_lr.data.loader import GrowingBatchLoader
 
 COUPLINGS = (None, "linear", "sqrt")
@@ -82,7 +82,7 @@ def _scalar(value) -> float:
     return float(np.asarray(value.numpy()))
 
 
-class _BatchSizeCallback(keras.callbacks.Callback):
+class _BatchSizeCallback(StatefulCallback):
     """What the batch-size callbacks share: cap, hand-over, logs, state."""
 
     def __init__(self, loader, max_batch_size, lr_coupling, verbose):
