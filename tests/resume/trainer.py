@@ -1,0 +1,98 @@
+"""A training run that can kill itself with SIGKILL; used by resume_test.
+
+python trainer.py SCENARIO BACKUP_DIR LOG_PATH WEIGHTS_PATH [EPOCH BATCH]
+
+Logs one JSON line per optimizer step (step, learning rate, momentum,
+batch size) and, at the end, saves the final weights. With EPOCH and BATCH
+it sends itself SIGKILL at the start of that batch: no cleanup, no flush
+of anything but what was already written.
+"""
+
+import json
+import os
+import signal
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_lr  # noqa: E402
+
+EPOCHS = 8
+
+
+class StepLog(keras.callbacks.Callback):
+    def __init__(self, path, loader=None, kill_at=None):
+        super().__init__()
+        self.file = open(path, "a")  # noqa: SIM115 - kept open for the run
+        self.loader = loader
+        self.kill_at = kill_at
+        self.epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.kill_at == (self.epoch, batch):
+            os.kill(os.getpid(), signal.SIGKILL)
+        optimizer = self.model.optimizer
+        row = {
+            "step": int(optimizer.iterations.numpy()),
+            "lr": float(optimizer.learning_rate.numpy()),
+        }
+        momentum = getattr(optimizer, "momentum", None)
+        if momentum is not None:
+            row["momentum"] = float(keras.ops.convert_to_tensor(momentum))
+        if self.loader is not None:
+            row["batch_size"] = self.loader.batch_size
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype("float32")
+    y = (x @ rng.normal(size=(6, 1))).astype("float32")
+    return x, y
+
+
+def model(optimizer):
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="tanh"),
+            keras.layers.Dense(1),
+        ]
+    )
+    m.compile(optimizer, "mse")
+    return m
+
+
+def scenario_batch_growth(backup_dir, log, kill_at):
+    x, y = data()
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
+    m = model(keras.optimizers.SGD(0.05))
+    grow = keras_lr.callbacks.BatchSizeScheduler(
+        loader,
+        keras_lr.callbacks.grow_batch_at([2, 4, 6], 2.0),
+        max_batch_size=32,
+    )
+    callbacks = [
+        grow,
+        StepLog(log, loader, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq=1),
+    ]
+    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+SCENARIOS = {"batch_growth": scenario_batch_growth}
+
+if __name__ == "__main__":
+    name, backup_dir, log, weights = sys.argv[1:5]
+    kill_at = tuple(int(v) for v in sys.argv[5:7]) or None
+    trained = SCENARIOS[name](backup_dir, log, kill_at)
+    np.savez(weights, *trained.get_weights())
