@@ -2,8 +2,12 @@
 
 from keras_lr.callbacks.cyclic import CyclicLR
 from keras_lr.callbacks.cyclic import OneCycleLR
+from keras_lr.callbacks.plateau import DivergenceGuard
+from keras_lr.callbacks.plateau import ReduceLROnPlateau
 
 __all__ = [
     "CyclicLR",
+    "DivergenceGuard",
     "OneCycleLR",
+    "ReduceLROnPlateau",
 ]
