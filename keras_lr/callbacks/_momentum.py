@@ -12,7 +12,10 @@ number) that turns into the scheduled tensor whenever it meets a tensor
 operation.
 """
 
+import weakref
+
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_lr._lr_control import base_optimizer
@@ -27,10 +30,23 @@ class InGraphValue(float):
     def __new__(cls, value: float, function):
         instance = super().__new__(cls, value)
         instance._function = function
+        instance._per_graph = weakref.WeakKeyDictionary()
         return instance
 
+    def _value(self):
+        # The optimizer reads the attribute once per variable it updates:
+        # compute the curve once per traced graph, not once per variable.
+        if not tf.inside_function():
+            return self._function()
+        graph = tf.compat.v1.get_default_graph()
+        value = self._per_graph.get(graph)
+        if value is None:
+            value = self._function()
+            self._per_graph[graph] = value
+        return value
+
     def tensor(self, dtype=None):
-        value = self._function()
+        value = self._value()
         return value if dtype is None else ops.cast(value, dtype)
 
     # TensorFlow's conversion protocol: `tf.cast`/`convert_to_tensor`.

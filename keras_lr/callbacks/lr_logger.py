@@ -19,28 +19,40 @@ MOMENTUM_KEY = "{}_per_step"  # "momentum_per_step" or "beta_1_per_step"
 
 
 class _StepBuffer:
-    """Values written in-graph at `step - epoch_start`, read once an epoch."""
+    """Values written in-graph at `step - epoch_start`, read once an epoch.
+
+    Row `i` holds (rate, momentum) of the epoch's step `i`. One spare row
+    past `capacity` takes the writes that land beyond it (eager reads of
+    the rate between epochs, steps past the capacity), so a step costs
+    one small update and no branch.
+    """
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self.epoch_start = keras.Variable(
             0, dtype="int64", trainable=False, name="epoch_start"
         )
-        self.rates = keras.Variable(
-            np.zeros(capacity, "float32"), trainable=False, name="rates"
-        )
-        self.momenta = keras.Variable(
-            np.zeros(capacity, "float32"), trainable=False, name="momenta"
+        self.values = keras.Variable(
+            np.zeros((capacity + 1, 2), "float32"),
+            trainable=False,
+            name="rates",
         )
 
-    def write(self, buffer, step, value) -> None:
-        index = ops.cast(step, "int64") - self.epoch_start
-        inside = ops.logical_and(index >= 0, index < self.capacity)
-        safe = ops.clip(index, 0, self.capacity - 1)
-        value = ops.reshape(ops.cast(value, "float32"), (1,))
-        updated = ops.slice_update(buffer, ops.reshape(safe, (1,)), value)
-        # Eager reads of the rate between epochs land past the end: ignored.
-        buffer.assign(ops.where(inside, updated, buffer))
+    def write(self, step, rate, momentum) -> None:
+        index = ops.minimum(
+            ops.cast(step, "int64") - self.epoch_start, self.capacity
+        )
+        row = ops.reshape(
+            ops.stack(
+                [ops.cast(rate, "float32"), ops.cast(momentum, "float32")]
+            ),
+            (1, 2),
+        )
+        start = ops.stack([index, ops.zeros((), "int64")])
+        self.values.assign(ops.slice_update(self.values, start, row))
+
+    def read(self, steps: int) -> np.ndarray:
+        return ops.convert_to_numpy(self.values)[:steps]
 
 
 class RecordedLearningRate:
@@ -68,13 +80,12 @@ class RecordedLearningRate:
             value = inner()
         else:
             value = ops.convert_to_tensor(inner)
-        self._buffer.write(self._buffer.rates, step, value)
+        momentum = 0.0
         for name in _momentum.ATTRIBUTES:
-            momentum = getattr(self._optimizer, name, None)
-            if isinstance(momentum, _momentum.InGraphValue):
-                self._buffer.write(
-                    self._buffer.momenta, step, momentum.tensor("float32")
-                )
+            held = getattr(self._optimizer, name, None)
+            if isinstance(held, _momentum.InGraphValue):
+                momentum = held.tensor("float32")
+        self._buffer.write(step, value, momentum)
         return value
 
     def assign(self, value):
@@ -206,16 +217,15 @@ class LearningRateLogger(keras.callbacks.Callback):
                 stacklevel=2,
             )
             self._warned = True
-        rates = ops.convert_to_numpy(self._buffer.rates)[:kept].tolist()
+        values = self._buffer.read(kept)
+        rates = values[:, 0].tolist()
         momenta = None
         optimizer = _lr_control.base_optimizer(self.model.optimizer)
         for name in _momentum.ATTRIBUTES:
-            if isinstance(
-                getattr(optimizer, name, None), _momentum.InGraphValue
-            ):
+            held = getattr(optimizer, name, None)
+            if isinstance(held, _momentum.InGraphValue):
                 self._momentum_name = name
-                momenta = ops.convert_to_numpy(self._buffer.momenta)[:kept]
-                momenta = momenta.tolist()
+                momenta = values[:, 1].tolist()
         self._store(rates, momenta)
         if logs is not None and rates and "learning_rate" not in logs:
             logs["learning_rate"] = rates[-1]

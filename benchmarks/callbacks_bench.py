@@ -1,0 +1,170 @@
+"""Cost of keras_lr's LR callbacks against the same `fit` with none.
+
+Every configuration trains the same small MLP; configurations run
+interleaved (round robin) in one process, so drift of the machine hits
+all of them alike. The figure is the median steady-state epoch time
+(the first epoch of every `fit`, which traces the train function, is
+left out), divided by that of `fit` with no callback.
+
+Usage (2-core CPU box, about 2 minutes):
+
+    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/callbacks_bench.py
+
+Options: --rounds, --epochs, --steps, --batch-size, --width,
+--steps-per-execution, --threads. Ratios are printed for the median and
+for the fastest epoch (the least disturbed by other load), and for the
+process CPU time per epoch (the work done, whatever else runs on the
+machine).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_lr  # noqa: E402
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times, self.cpu_times = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+        self.cpu_times.append(time.process_time() - self._cpu_start)
+
+
+class BatchHookCyclic(keras.callbacks.Callback):
+    """The Keras-era way: set the rate from a batch hook (for context)."""
+
+    def __init__(self, low, high, step_size):
+        super().__init__()
+        self.low, self.high, self.step_size = low, high, step_size
+        self.step = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        cycle = np.floor(1 + self.step / (2 * self.step_size))
+        x = abs(self.step / self.step_size - 2 * cycle + 1)
+        rate = self.low + (self.high - self.low) * max(0.0, 1 - x)
+        self.model.optimizer.learning_rate.assign(rate)
+        self.step += 1
+
+
+def configurations(steps):
+    step_size = 2 * steps
+    return {
+        "none": lambda: [],
+        "CyclicLR": lambda: [
+            keras_lr.callbacks.CyclicLR(1e-3, 1e-2, step_size=step_size)
+        ],
+        "OneCycleLR": lambda: [keras_lr.callbacks.OneCycleLR(1e-2)],
+        "LearningRateLogger": lambda: [keras_lr.callbacks.LearningRateLogger()],
+        "OneCycleLR+Logger": lambda: [
+            keras_lr.callbacks.OneCycleLR(1e-2),
+            keras_lr.callbacks.LearningRateLogger(),
+        ],
+        "ReduceLROnPlateau": lambda: [
+            keras_lr.callbacks.ReduceLROnPlateau("loss", patience=2)
+        ],
+        "batch-hook CLR (context)": lambda: [
+            BatchHookCyclic(1e-3, 1e-2, step_size)
+        ],
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="TensorFlow intra/inter-op threads (0: TF's default); one "
+        "thread makes the ratios less sensitive to other load on a shared "
+        "box",
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    rng = np.random.default_rng(0)
+    n = args.steps * args.batch_size
+    x = rng.normal(size=(n, 64)).astype("float32")
+    y = rng.integers(0, 10, size=n)
+    configs = configurations(args.steps)
+    epoch_times = {name: [] for name in configs}
+    cpu_times = {name: [] for name in configs}
+    for _ in range(args.rounds):
+        for name, make_callbacks in configs.items():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential(
+                [
+                    keras.Input((64,)),
+                    keras.layers.Dense(args.width, activation="relu"),
+                    keras.layers.Dense(args.width, activation="relu"),
+                    keras.layers.Dense(10),
+                ]
+            )
+            model.compile(
+                keras.optimizers.SGD(1e-2, momentum=0.9),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                steps_per_execution=args.steps_per_execution,
+            )
+            timer = EpochTimer()
+            model.fit(
+                x,
+                y,
+                batch_size=args.batch_size,
+                epochs=args.epochs,
+                verbose=0,
+                callbacks=[*make_callbacks(), timer],
+            )
+            epoch_times[name].extend(timer.times[1:])
+            cpu_times[name].extend(timer.cpu_times[1:])
+            keras.backend.clear_session()
+
+    base = statistics.median(epoch_times["none"])
+    base_min = min(epoch_times["none"])
+    base_cpu = statistics.median(cpu_times["none"])
+    print(
+        f"keras {keras.__version__}, backend {keras.backend.backend()}, "
+        f"{os.cpu_count()} CPUs; {args.rounds} rounds x "
+        f"{args.epochs - 1} timed epochs x {args.steps} steps, batch "
+        f"{args.batch_size}, width {args.width}, steps_per_execution "
+        f"{args.steps_per_execution}, threads {args.threads or 'default'}"
+    )
+    print(
+        f"{'configuration':<28}{'median epoch s':>15}{'ratio':>7}"
+        f"{'min epoch s':>13}{'ratio':>7}{'median CPU s':>14}{'ratio':>7}"
+    )
+    for name, times in epoch_times.items():
+        median, fastest = statistics.median(times), min(times)
+        cpu = statistics.median(cpu_times[name])
+        print(
+            f"{name:<28}{median:>15.4f}{median / base:>7.3f}"
+            f"{fastest:>13.4f}{fastest / base_min:>7.3f}"
+            f"{cpu:>14.4f}{cpu / base_cpu:>7.3f}"
+        )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
