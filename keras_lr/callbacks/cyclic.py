@@ -9,6 +9,7 @@ same step in-graph, inverse to the rate.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_lr import _checks
@@ -19,6 +20,66 @@ from keras_lr.schedules.cyclical import cyclical_learning_rate
 from keras_lr.schedules.join import JoinedSchedule
 from keras_lr.schedules.one_cycle import OneCycle
 from keras_lr.schedules.one_cycle import one_cycle
+
+LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+def _tabulate(function, positions: np.ndarray) -> np.ndarray | None:
+    """`function` at every position, as float32, or `None`.
+
+    The schedules are elementwise `keras.ops` code, so one call on a
+    vector of steps gives the whole table. A custom `scale_fn` may not be
+    elementwise: then the curve is evaluated in-graph at every step.
+    """
+    try:
+        values = ops.convert_to_numpy(function(positions))
+    except Exception:  # any failure means "does not vectorize"
+        return None
+    if values.shape != positions.shape or not np.all(np.isfinite(values)):
+        return None
+    return values.astype("float32")
+
+
+def _lookup(table, step, first: int):
+    index = ops.clip(
+        ops.cast(step, "int64") - first, 0, int(table.shape[0]) - 1
+    )
+    return ops.take(table, index)
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class TabulatedSchedule(LearningRateSchedule):
+    """A schedule read from a table of its values for the steps of a run.
+
+    The cyclic callbacks know every step of a `fit()` in advance, so they
+    compute the schedule once, vectorized, and the optimizer step only
+    looks its value up (a handful of operations instead of the whole
+    formula, whose operations cost a few microseconds each in a
+    TensorFlow graph on CPU). Saved in a config it is the schedule it
+    tabulates, so a model saved during training loads with it.
+
+    Args:
+        schedule: The `LearningRateSchedule` the table was computed from.
+        values: A float32 numpy array: `values[i]` is the rate at global
+            step `first_step + i`; steps outside the table are clipped.
+        first_step: A Python int. The global step of `values[0]`.
+    """
+
+    def __init__(self, schedule, values, first_step):
+        super().__init__()
+        self.schedule = schedule
+        self.first_step = int(first_step)
+        self._table = ops.convert_to_tensor(np.asarray(values, "float32"))
+
+    def __call__(self, step):
+        return _lookup(self._table, step, self.first_step)
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule)}
+
+    @classmethod
+    def from_config(cls, config):
+        return keras.saving.deserialize_keras_object(config["schedule"])
 
 
 class _InGraphScheduleCallback(keras.callbacks.Callback):
@@ -85,19 +146,42 @@ class _InGraphScheduleCallback(keras.callbacks.Callback):
                 [float(ops.convert_to_numpy(schedule(0))), schedule],
                 boundaries=[self.start_iteration],
             )
-        self._installed = schedule
+        base = _lr_control.base_optimizer(optimizer)
+        now = int(ops.convert_to_numpy(base.iterations))
+        rates = momenta = None
+        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        if epochs and steps:
+            # At most epochs * steps steps run in this `fit`, plus one read
+            # of the rate after the last.
+            positions = np.arange(epochs * steps + 1) + (
+                now - self.start_iteration
+            )
+            rates = _tabulate(self._schedule(), positions)
+            if self.cycle_momentum:
+                momenta = _tabulate(self._momentum_at, positions)
+        if rates is not None:
+            installed = TabulatedSchedule(schedule, rates, now)
+        else:
+            installed = schedule
+        self._installed = installed
         self._previous_learning_rate = _lr_control.get_learning_rate_object(
             optimizer
         )
-        _lr_control.set_learning_rate_object(self.model, schedule)
+        _lr_control.set_learning_rate_object(self.model, installed)
         if self.cycle_momentum:
+            if momenta is not None:
+                table = ops.convert_to_tensor(momenta)
+
+                def function():
+                    return _lookup(table, base.iterations, now)
+
+            else:
+
+                def function():
+                    return self._momentum_at(self._local_step(optimizer))
+
             start = float(ops.convert_to_numpy(self._momentum_at(0)))
-            _momentum.install(
-                optimizer,
-                self._momentum_name,
-                start,
-                lambda: self._momentum_at(self._local_step(optimizer)),
-            )
+            _momentum.install(optimizer, self._momentum_name, start, function)
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer

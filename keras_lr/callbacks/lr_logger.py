@@ -48,8 +48,11 @@ class _StepBuffer:
             ),
             (1, 2),
         )
-        start = ops.stack([index, ops.zeros((), "int64")])
-        self.values.assign(ops.slice_update(self.values, start, row))
+        # `scatter_update` is a native op; `slice_update` is an XLA op on
+        # TensorFlow, compiled on demand at every call outside XLA.
+        self.values.assign(
+            ops.scatter_update(self.values, ops.reshape(index, (1, 1)), row)
+        )
 
     def read(self, steps: int) -> np.ndarray:
         return ops.convert_to_numpy(self.values)[:steps]

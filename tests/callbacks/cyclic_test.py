@@ -217,9 +217,16 @@ def test_optimizer_after_training_and_save_midway(tmp_path):
     )
     json.dumps(saver.config)
     assert saver.config["momentum"] == pytest.approx(0.95)
-    assert saver.config["learning_rate"]["class_name"] == "OneCycle"
+    # The table the callback reads saves as the schedule it tabulates.
+    saved = saver.config["learning_rate"]
+    assert saved["class_name"] == "TabulatedSchedule"
+    assert saved["config"]["schedule"]["class_name"] == "OneCycle"
     loaded = keras.saving.load_model(path, compile=True)
     assert type(loaded.optimizer.momentum) is float
+    assert isinstance(
+        loaded.optimizer._learning_rate, keras_lr.schedules.OneCycle
+    )
+    assert loaded.optimizer._learning_rate.total_steps == TOTAL
 
     # After training: the float variable again, holding the last rate.
     assert type(optimizer.momentum) is float
@@ -317,3 +324,46 @@ def test_argument_errors():
         keras_lr.callbacks.OneCycleLR(0.1, base_momentum=1.5)
     with pytest.raises(TypeError, match="cycle_momentum"):
         keras_lr.callbacks.OneCycleLR(0.1, cycle_momentum="yes")
+
+
+def test_unknown_epoch_length_evaluates_in_graph():
+    """No table without a known length: the formula runs at every step."""
+    import tensorflow as tf
+
+    x, y = helpers.zeros_data(STEPS_PER_EPOCH)
+    # `filter` hides the cardinality from `fit`.
+    data = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .batch(helpers.BATCH)
+        .filter(lambda a, b: True)
+    )
+    model = helpers.bias_model(keras.optimizers.SGD(momentum=0.9))
+    callback = keras_lr.callbacks.CyclicLR(
+        0.01, 0.1, step_size=5, mode="triangular2"
+    )
+    recorder = helpers.BiasRecorder()
+    # Keras says so once it finds the end of an epoch of unknown length.
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.fit(
+            data,
+            epochs=2,
+            verbose=0,
+            shuffle=False,
+            callbacks=[callback, recorder],
+        )
+    assert not isinstance(
+        model.optimizer._learning_rate,
+        keras_lr.callbacks.cyclic.TabulatedSchedule,
+    )
+    # Keras counts one optimizer iteration more than the updates it ran in
+    # an epoch of unknown length (the failed fetch at the end: 9 after 8),
+    # and every in-graph schedule, Keras' own too, follows the counter.
+    steps = list(range(8)) + list(range(9, 17))
+    rates = [torch_cyclic(s, 0.01, 0.1, 5, mode="triangular2") for s in steps]
+    moms = [
+        torch_cyclic_momentum(s, 0.85, 0.95, 5, mode="triangular2")
+        for s in steps
+    ]
+    np.testing.assert_allclose(
+        recorder.values, helpers.sgd_trajectory(rates, moms), rtol=RTOL
+    )
