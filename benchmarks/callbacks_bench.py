@@ -12,9 +12,11 @@ Usage (2-core CPU box, about 4 minutes):
 
 Options: --rounds, --epochs, --steps, --batch-size, --width,
 --steps-per-execution, --threads. Ratios are printed for the median and
-for the fastest epoch (the least disturbed by other load), and for the
+for the fastest epoch (the least disturbed by other load), for the
 process CPU time per epoch (the work done, whatever else runs on the
-machine).
+machine), and as the median over rounds of the CPU-time ratio to the
+no-callback run of the same round (paired). The order of the
+configurations is shuffled every round.
 """
 
 import argparse
@@ -113,8 +115,16 @@ def main(argv=None) -> None:
     configs = configurations(args.steps)
     epoch_times = {name: [] for name in configs}
     cpu_times = {name: [] for name in configs}
+    paired = {name: [] for name in configs}
+    order = list(configs)
+    shuffler = np.random.default_rng(1)
     for _ in range(args.rounds):
-        for name, make_callbacks in configs.items():
+        # A fresh order every round, so no configuration always runs
+        # right after another (or first, on a cold machine).
+        shuffler.shuffle(order)
+        round_cpu = {}
+        for name in order:
+            make_callbacks = configs[name]
             keras.utils.set_random_seed(0)
             model = keras.Sequential(
                 [
@@ -140,7 +150,10 @@ def main(argv=None) -> None:
             )
             epoch_times[name].extend(timer.times[1:])
             cpu_times[name].extend(timer.cpu_times[1:])
+            round_cpu[name] = statistics.median(timer.cpu_times[1:])
             keras.backend.clear_session()
+        for name in configs:
+            paired[name].append(round_cpu[name] / round_cpu["none"])
 
     base = statistics.median(epoch_times["none"])
     base_min = min(epoch_times["none"])
@@ -155,6 +168,7 @@ def main(argv=None) -> None:
     print(
         f"{'configuration':<28}{'median epoch s':>15}{'ratio':>7}"
         f"{'min epoch s':>13}{'ratio':>7}{'median CPU s':>14}{'ratio':>7}"
+        f"{'paired CPU ratio':>18}"
     )
     for name, times in epoch_times.items():
         median, fastest = statistics.median(times), min(times)
@@ -163,6 +177,7 @@ def main(argv=None) -> None:
             f"{name:<28}{median:>15.4f}{median / base:>7.3f}"
             f"{fastest:>13.4f}{fastest / base_min:>7.3f}"
             f"{cpu:>14.4f}{cpu / base_cpu:>7.3f}"
+            f"{statistics.median(paired[name]):>18.3f}"
         )
     sys.stdout.flush()
 

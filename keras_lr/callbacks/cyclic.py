@@ -5,7 +5,9 @@ TensorFlow and holds the rate for `steps_per_execution` steps): the
 callback installs the schedule in the optimizer at `on_train_begin`, keyed
 on `optimizer.iterations`, so every optimizer step reads its own value
 in-graph. The momentum (SGD `momentum`, Adam-family `beta_1`) follows the
-same step in-graph, inverse to the rate.
+same step in-graph, inverse to the rate. When `fit` knows its number of
+steps, both curves are computed once for the whole run (vectorized, with
+the schedules' own functions) and each step looks its values up.
 """
 
 import keras

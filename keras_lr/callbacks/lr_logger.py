@@ -193,8 +193,11 @@ class LearningRateLogger(keras.callbacks.Callback):
         self.learning_rates, self.momenta = [], []
         self._momentum_name = None
         optimizer = _lr_control.base_optimizer(self.model.optimizer)
+        # Seen through: a wrapper left by an interrupted run is replaced.
         self._wrapper = RecordedLearningRate(
-            optimizer._learning_rate, optimizer, self._buffer
+            _lr_control.get_learning_rate_object(optimizer),
+            optimizer,
+            self._buffer,
         )
         optimizer._learning_rate = self._wrapper
         if getattr(self.model, "train_function", None) is not None:

@@ -1,5 +1,6 @@
 """Cutting the learning rate when training stalls or diverges."""
 
+import contextlib
 import math
 import warnings
 
@@ -395,6 +396,14 @@ class DivergenceGuard(_RollbackCallback):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            # Keras builds the slots at the first step; the snapshot of the
+            # start needs them now (built as `fit` would build them).
+            strategy = getattr(self.model, "distribute_strategy", None)
+            scope = strategy.scope() if strategy else contextlib.nullcontext()
+            with scope:
+                optimizer.build(self.model.trainable_variables)
         # The starting point is good by definition: a first epoch that
         # diverges rolls back to it.
         self._good = Snapshot(self.model)

@@ -446,3 +446,45 @@ def test_no_warning_when_monitor_present():
             ],
             2,
         )
+
+
+def test_divergence_guard_first_epoch_rolls_back_to_start():
+    """The optimizer is not built before the first step: built early."""
+
+    class InjectNaN(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 0:
+                kernel = self.model.layers[0].kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    class After(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.weights = [np.array(w) for w in self.model.get_weights()]
+                self.slots = [
+                    np.array(ops.convert_to_numpy(v))
+                    for v in self.model.optimizer.variables[2:]
+                ]
+
+    keras.utils.set_random_seed(2)
+    x = np.random.default_rng(1).normal(size=(32, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adagrad(0.05), "mse")
+    start = [np.array(w) for w in model.get_weights()]
+    after = After()
+    guard = keras_lr.callbacks.DivergenceGuard()
+    history = model.fit(
+        x,
+        3 * x,
+        batch_size=8,
+        epochs=3,
+        verbose=0,
+        callbacks=[InjectNaN(), guard, after],
+    )
+    for got, want in zip(after.weights, start):
+        np.testing.assert_array_equal(got, want)
+    # Adagrad's accumulators start at 0.1, not 0: restored exactly.
+    for slot in after.slots:
+        np.testing.assert_array_equal(slot, np.full(slot.shape, 0.1, "float32"))
+    assert math.isnan(history.history["loss"][0])
+    assert math.isfinite(history.history["loss"][2])
