@@ -10,8 +10,10 @@ Usage (2-core CPU box, about 4 minutes):
 
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/callbacks_bench.py
 
-Options: --rounds, --epochs, --steps, --batch-size, --width,
---steps-per-execution, --threads. Ratios are printed for the median and
+It first measures the per-step cost alone (step level, see `step_level`),
+then whole `fit` calls. Options: --rounds, --epochs, --steps,
+--batch-size, --width, --steps-per-execution, --threads, --blocks,
+--block, --skip-fit. Ratios are printed for the median and
 for the fastest epoch (the least disturbed by other load), for the
 process CPU time per epoch (the work done, whatever else runs on the
 machine), and as the median over rounds of the CPU-time ratio to the
@@ -85,6 +87,82 @@ def configurations(steps):
     }
 
 
+def build_model(args):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(args.width, activation="relu"),
+            keras.layers.Dense(args.width, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        keras.optimizers.SGD(1e-2, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=args.steps_per_execution,
+    )
+    return model
+
+
+def step_level(args, x, y) -> None:
+    """CPU time per optimizer step, configurations alternating every block.
+
+    The callbacks' `on_train_begin` installs their in-graph parts, then
+    the compiled train functions of all configurations are called in
+    turn, `--block` steps each, many times: bursts of other load hit all
+    of them alike. This isolates the per-step cost (the epoch-end work of
+    the callbacks is not in it).
+    """
+    import tensorflow as tf
+
+    configs = {
+        name: make
+        for name, make in configurations(args.steps).items()
+        if not name.startswith(("batch-hook", "ReduceLROnPlateau"))
+    }
+    functions = {}
+    for name, make_callbacks in configs.items():
+        model = build_model(args)
+        model.fit(x[:64], y[:64], batch_size=64, verbose=0)  # builds all
+        for callback in make_callbacks():
+            callback.set_model(model)
+            callback.set_params(
+                {"epochs": args.epochs, "steps": args.steps, "verbose": 0}
+            )
+            callback.on_train_begin()
+            callback.on_epoch_begin(0)
+        data = tf.data.Dataset.from_tensor_slices((x, y))
+        iterator = iter(data.batch(args.batch_size).repeat())
+        function = model.make_train_function()
+        for _ in range(20):  # warm up
+            function(iterator)
+        functions[name] = (function, iterator)
+    per_step = {name: [] for name in configs}
+    order = list(configs)
+    shuffler = np.random.default_rng(2)
+    calls = max(1, args.block // args.steps_per_execution)
+    for _ in range(args.blocks):
+        shuffler.shuffle(order)
+        for name in order:
+            function, iterator = functions[name]
+            start = time.process_time()
+            for _ in range(calls):
+                logs = function(iterator)
+            float(logs["loss"])  # wait for the last step
+            elapsed = time.process_time() - start
+            per_step[name].append(elapsed / (calls * args.steps_per_execution))
+    base = statistics.median(per_step["none"])
+    print(
+        f"\nstep level: {args.blocks} alternating blocks of {args.block} "
+        "steps per configuration"
+    )
+    print(f"{'configuration':<28}{'CPU us/step':>13}{'ratio':>8}")
+    for name, times in per_step.items():
+        median = statistics.median(times)
+        print(f"{name:<28}{median * 1e6:>13.1f}{median / base:>8.3f}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
@@ -101,6 +179,11 @@ def main(argv=None) -> None:
         "thread makes the ratios less sensitive to other load on a shared "
         "box",
     )
+    parser.add_argument("--blocks", type=int, default=40)
+    parser.add_argument("--block", type=int, default=50)
+    parser.add_argument(
+        "--skip-fit", action="store_true", help="only the step-level part"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         import tensorflow as tf
@@ -112,6 +195,9 @@ def main(argv=None) -> None:
     n = args.steps * args.batch_size
     x = rng.normal(size=(n, 64)).astype("float32")
     y = rng.integers(0, 10, size=n)
+    step_level(args, x, y)
+    if args.skip_fit:
+        return
     configs = configurations(args.steps)
     epoch_times = {name: [] for name in configs}
     cpu_times = {name: [] for name in configs}
@@ -125,20 +211,7 @@ def main(argv=None) -> None:
         round_cpu = {}
         for name in order:
             make_callbacks = configs[name]
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential(
-                [
-                    keras.Input((64,)),
-                    keras.layers.Dense(args.width, activation="relu"),
-                    keras.layers.Dense(args.width, activation="relu"),
-                    keras.layers.Dense(10),
-                ]
-            )
-            model.compile(
-                keras.optimizers.SGD(1e-2, momentum=0.9),
-                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                steps_per_execution=args.steps_per_execution,
-            )
+            model = build_model(args)
             timer = EpochTimer()
             model.fit(
                 x,
