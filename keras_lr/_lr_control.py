@@ -9,8 +9,6 @@ and one-cycle callbacks, plateau cuts on top of a schedule) therefore swap
 the object directly, here and nowhere else, and keep the variable tracked.
 """
 
-import weakref
-
 import keras
 
 from keras_lr.schedules.scaled import ScaledSchedule
@@ -46,22 +44,8 @@ def set_learning_rate_object(model, learning_rate) -> None:
 
     The compiled train function captured the previous object when it was
     traced, so it is rebuilt (once) when one exists.
-
-    While a schedule replaces the optimizer's own rate variable, the
-    variable is set aside from `optimizer.variables` (a model saved then
-    has a schedule in its config and no rate variable, exactly what
-    loading it rebuilds); when the variable is put back it returns to its
-    original position, so the order of the optimizer's variables, and so
-    saved files, are as if it had never left.
     """
     optimizer = base_optimizer(model.optimizer)
-    previous = get_learning_rate_object(optimizer)
-    if isinstance(previous, keras.Variable) and not isinstance(
-        learning_rate, keras.Variable
-    ):
-        _set_aside(optimizer, previous)
-    elif isinstance(learning_rate, keras.Variable):
-        _put_back(optimizer, learning_rate)
     wrapper = _transparent_wrapper(optimizer)
     if wrapper is not None:
         wrapper.inner_learning_rate = learning_rate
@@ -69,34 +53,6 @@ def set_learning_rate_object(model, learning_rate) -> None:
         optimizer._learning_rate = learning_rate
     if getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
-
-
-# optimizer -> (its rate variable, its index in `optimizer.variables`).
-_SET_ASIDE = weakref.WeakKeyDictionary()
-
-
-def _set_aside(optimizer, variable) -> None:
-    variables = optimizer._variables
-    for index, candidate in enumerate(variables):
-        if candidate is variable:
-            # Keras' `_untrack_variable` only removes what its tracker
-            # recorded, which is not always the rate variable.
-            del variables[index]
-            optimizer._tracker.stored_ids["variables"].discard(id(variable))
-            # Not an attribute: the optimizer would track the variable
-            # again through it.
-            _SET_ASIDE[optimizer] = (variable, index)
-            return
-
-
-def _put_back(optimizer, variable) -> None:
-    set_aside = _SET_ASIDE.get(optimizer)
-    if set_aside is None or set_aside[0] is not variable:
-        return
-    index = set_aside[1]
-    optimizer._variables.insert(index, variable)
-    optimizer._tracker.stored_ids["variables"].add(id(variable))
-    del _SET_ASIDE[optimizer]
 
 
 def current_learning_rate(optimizer) -> float:

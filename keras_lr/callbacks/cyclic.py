@@ -51,37 +51,52 @@ def _lookup(table, step, first: int):
 
 @keras.saving.register_keras_serializable(package="keras_lr")
 class TabulatedSchedule(LearningRateSchedule):
-    """A schedule read from a table of its values for the steps of a run.
+    """The rate a cyclic callback drives, read from a table when possible.
 
     The cyclic callbacks know every step of a `fit()` in advance, so they
     compute the schedule once, vectorized, and the optimizer step only
     looks its value up (a handful of operations instead of the whole
     formula, whose operations cost a few microseconds each in a
-    TensorFlow graph on CPU). Saved in a config it is the schedule it
-    tabulates, so a model saved during training loads with it.
+    TensorFlow graph on CPU). Without a table it evaluates the schedule.
+
+    The curve belongs to the callback, not to the optimizer: in a config
+    (a model saved during training) it is what the optimizer held before
+    `fit`: its current rate as a float when that was a float rate (the
+    optimizer's variables, the rate variable included, then match what
+    loading rebuilds, for `model.save` and `BackupAndRestore` alike), or
+    the optimizer's own schedule.
 
     Args:
-        schedule: The `LearningRateSchedule` the table was computed from.
-        values: A float32 numpy array: `values[i]` is the rate at global
-            step `first_step + i`; steps outside the table are clipped.
+        schedule: The `LearningRateSchedule` of the callback.
+        values: A float32 numpy array or `None`: `values[i]` is the rate at
+            global step `first_step + i`; steps outside are clipped.
         first_step: A Python int. The global step of `values[0]`.
+        saved_as: A callable returning the config value of the rate.
     """
 
-    def __init__(self, schedule, values, first_step):
+    def __init__(self, schedule, values, first_step, saved_as):
         super().__init__()
         self.schedule = schedule
         self.first_step = int(first_step)
-        self._table = ops.convert_to_tensor(np.asarray(values, "float32"))
+        self._saved_as = saved_as
+        self._table = None
+        if values is not None:
+            self._table = ops.convert_to_tensor(np.asarray(values, "float32"))
 
     def __call__(self, step):
+        if self._table is None:
+            return self.schedule(step)
         return _lookup(self._table, step, self.first_step)
 
     def get_config(self):
-        return {"schedule": keras.saving.serialize_keras_object(self.schedule)}
+        return {"learning_rate": self._saved_as()}
 
     @classmethod
     def from_config(cls, config):
-        return keras.saving.deserialize_keras_object(config["schedule"])
+        rate = config["learning_rate"]
+        if isinstance(rate, dict):
+            return keras.saving.deserialize_keras_object(rate)
+        return rate
 
 
 class _InGraphScheduleCallback(keras.callbacks.Callback):
@@ -97,7 +112,9 @@ class _InGraphScheduleCallback(keras.callbacks.Callback):
     again: its float rate variable (set to the last rate the schedule
     gave) or its own schedule, and a plain Python float momentum equal to
     the last value used; so `model.save` after training stores plain
-    hyperparameters and no callback object.
+    hyperparameters and no callback object. During training, a saved
+    config holds the same kinds of values (see `TabulatedSchedule`), so
+    a checkpoint taken mid-run loads into a freshly compiled model.
     """
 
     def __init__(self, cycle_momentum, base_momentum, max_momentum, verbose):
@@ -161,14 +178,21 @@ class _InGraphScheduleCallback(keras.callbacks.Callback):
             rates = _tabulate(self._schedule(), positions)
             if self.cycle_momentum:
                 momenta = _tabulate(self._momentum_at, positions)
-        if rates is not None:
-            installed = TabulatedSchedule(schedule, rates, now)
-        else:
-            installed = schedule
+        previous = _lr_control.get_learning_rate_object(optimizer)
+        self._previous_learning_rate = previous
+
+        def saved_as():
+            if isinstance(previous, keras.Variable):
+                rate = _lr_control.current_learning_rate(optimizer)
+                # The idle rate variable is saved with the optimizer's
+                # variables (after the config) and wins on loading: keep
+                # it equal to the rate the config reports.
+                previous.assign(rate)
+                return rate
+            return keras.saving.serialize_keras_object(previous)
+
+        installed = TabulatedSchedule(schedule, rates, now, saved_as)
         self._installed = installed
-        self._previous_learning_rate = _lr_control.get_learning_rate_object(
-            optimizer
-        )
         _lr_control.set_learning_rate_object(self.model, installed)
         if self.cycle_momentum:
             if momenta is not None:

@@ -203,6 +203,7 @@ def test_optimizer_after_training_and_save_midway(tmp_path):
             if epoch == 0:
                 self.model.save(path)
                 self.config = self.model.optimizer.get_config()
+                self.n_variables = len(self.model.optimizer.variables)
 
     saver = SaveMidway()
     callback = keras_lr.callbacks.OneCycleLR(0.1)
@@ -217,16 +218,23 @@ def test_optimizer_after_training_and_save_midway(tmp_path):
     )
     json.dumps(saver.config)
     assert saver.config["momentum"] == pytest.approx(0.95)
-    # The table the callback reads saves as the schedule it tabulates.
+    # The callback's curve saves as what the optimizer held: a float rate
+    # (the current one), so the saved optimizer variables, the rate
+    # variable included, match what loading rebuilds.
     saved = saver.config["learning_rate"]
     assert saved["class_name"] == "TabulatedSchedule"
-    assert saved["config"]["schedule"]["class_name"] == "OneCycle"
+    next_step = torch_one_cycle(STEPS_PER_EPOCH, 0.1, TOTAL)
+    assert saved["config"]["learning_rate"] == pytest.approx(next_step, 1e-5)
+    assert saver.n_variables == len(optimizer.variables)
     loaded = keras.saving.load_model(path, compile=True)
     assert type(loaded.optimizer.momentum) is float
-    assert isinstance(
-        loaded.optimizer._learning_rate, keras_lr.schedules.OneCycle
+    assert isinstance(loaded.optimizer._learning_rate, keras.Variable)
+    assert float(ops.convert_to_numpy(loaded.optimizer.learning_rate)) == (
+        pytest.approx(next_step, rel=1e-5)
     )
-    assert loaded.optimizer._learning_rate.total_steps == TOTAL
+    assert int(ops.convert_to_numpy(loaded.optimizer.iterations)) == (
+        STEPS_PER_EPOCH
+    )
 
     # After training: the float variable again, holding the last rate.
     assert type(optimizer.momentum) is float

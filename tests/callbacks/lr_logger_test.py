@@ -153,3 +153,26 @@ def test_capacity_warning_and_argument_errors():
         keras_lr.callbacks.LearningRateLogger(capacity=0)
     with pytest.raises(TypeError, match="log_dir"):
         keras_lr.callbacks.LearningRateLogger(log_dir=3)
+
+
+def test_save_midway_with_one_cycle_and_logger_loads(tmp_path):
+    path = str(tmp_path / "mid.keras")
+
+    class Save(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.model.save(path)
+
+    model = helpers.bias_model(keras.optimizers.Adam(0.5))
+    callbacks = [
+        keras_lr.callbacks.LearningRateLogger(),
+        keras_lr.callbacks.OneCycleLR(0.1, pct_start=0.25),
+        Save(),
+    ]
+    fit(model, callbacks, epochs=2)
+    loaded = keras.saving.load_model(path)
+    expected = torch_one_cycle(STEPS, 0.1, 2 * STEPS, 0.25)
+    assert float(ops.convert_to_numpy(loaded.optimizer.learning_rate)) == (
+        pytest.approx(expected, rel=1e-5)
+    )
+    assert type(loaded.optimizer.beta_1) is float
