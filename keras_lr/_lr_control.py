@@ -21,8 +21,21 @@ def base_optimizer(optimizer):
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
+def _transparent_wrapper(optimizer):
+    """A wrapper that only observes the rate (the per-step rate logger).
+
+    Such a wrapper has an `inner_learning_rate` attribute; everything here
+    reads and replaces what it wraps, so callbacks compose in any order.
+    """
+    held = base_optimizer(optimizer)._learning_rate
+    return held if hasattr(held, "inner_learning_rate") else None
+
+
 def get_learning_rate_object(optimizer):
     """The variable or schedule the optimizer reads its rate from."""
+    wrapper = _transparent_wrapper(optimizer)
+    if wrapper is not None:
+        return wrapper.inner_learning_rate
     return base_optimizer(optimizer)._learning_rate
 
 
@@ -33,7 +46,11 @@ def set_learning_rate_object(model, learning_rate) -> None:
     traced, so it is rebuilt (once) when one exists.
     """
     optimizer = base_optimizer(model.optimizer)
-    optimizer._learning_rate = learning_rate
+    wrapper = _transparent_wrapper(optimizer)
+    if wrapper is not None:
+        wrapper.inner_learning_rate = learning_rate
+    else:
+        optimizer._learning_rate = learning_rate
     if getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
 
