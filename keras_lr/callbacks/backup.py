@@ -73,9 +73,10 @@ class BackupAndRestore(keras.callbacks.Callback):
         delete_checkpoint: A bool. Remove the folder when training ends
             normally.
         on_invalid_state: `"raise"` (default) to stop with an error naming
-            the file when the backup is corrupt or does not match the
-            model and callbacks, or `"restart"` to warn and train from
-            scratch.
+            the file when the backup is unreadable, corrupt or does not
+            fit the model, or `"restart"` to warn and train from scratch.
+            A backup holding state for callbacks the new `fit` lacks is
+            always an error.
 
     Example:
 
@@ -163,11 +164,34 @@ class BackupAndRestore(keras.callbacks.Callback):
     def set_model(self, model):
         super().set_model(model)
         _stateful.register(model, self)
-        # Callback states are handed out now, before any callback's
-        # `on_train_begin`, whatever the order of the callback list.
+        # Everything is restored now, before any callback's
+        # `on_train_begin` (Keras calls `set_model` on every callback
+        # first), so that callbacks starting a schedule from
+        # `optimizer.iterations` see the restored count, whatever the
+        # order of the callback list.
         self._restored_state = self._read_state()
         if self._restored_state is not None:
             _stateful.deposit(model, self._restored_state.get("callbacks", {}))
+            if model.built:
+                self._load_weights(self._restored_state)
+
+    def _load_weights(self, state: dict) -> bool:
+        if state.get("_loaded"):
+            return True
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        weights = os.path.join(self.backup_dir, state["weights_file"])
+        try:
+            self.model.load_weights(weights)
+        except (ValueError, KeyError, OSError) as error:
+            self._invalid(
+                f"names weights file {weights}, which does not fit this "
+                f"model: {error}"
+            )
+            return False
+        state["_loaded"] = True
+        return True
 
     def on_train_begin(self, logs=None):
         later = _stateful.registered_after(self.model, self)
@@ -190,23 +214,15 @@ class BackupAndRestore(keras.callbacks.Callback):
             return
         missing = _stateful.unclaimed(self.model)
         if missing:
-            self._invalid(
-                f"holds state for callbacks {missing} that this `fit` call "
-                "does not have."
+            # Always an error: the weights are already restored by now, so
+            # a quiet fresh start is no longer possible.
+            raise ValueError(
+                f"Backup state file {self._state_path} holds state for "
+                f"callbacks {missing} that this `fit` call does not have. "
+                "Pass the same callbacks as the interrupted run, or delete "
+                "the folder to start afresh."
             )
-            if self.on_invalid_state == "restart":
-                return
-        optimizer = self.model.optimizer
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
-        weights = os.path.join(self.backup_dir, state["weights_file"])
-        try:
-            self.model.load_weights(weights)
-        except (ValueError, KeyError, OSError) as error:
-            self._invalid(
-                f"names weights file {weights}, which does not fit this "
-                f"model: {error}"
-            )
+        if not self._load_weights(state):
             return
         self._epoch = int(state["epoch"])
         self._batches_in_epoch = int(state["batch"])

@@ -17,6 +17,7 @@ from keras import ops
 from keras_lr import _checks
 from keras_lr import _lr_control
 from keras_lr.callbacks import _momentum
+from keras_lr.callbacks._stateful import StatefulCallback
 from keras_lr.schedules.cyclical import CyclicalLearningRate
 from keras_lr.schedules.cyclical import cyclical_learning_rate
 from keras_lr.schedules.join import JoinedSchedule
@@ -99,7 +100,7 @@ class TabulatedSchedule(LearningRateSchedule):
         return rate
 
 
-class _InGraphScheduleCallback(keras.callbacks.Callback):
+class _InGraphScheduleCallback(StatefulCallback):
     """Installs a schedule (and a momentum curve) for the length of `fit`.
 
     Position: the schedule's step 0 is the optimizer's iteration count at
@@ -225,6 +226,7 @@ class _InGraphScheduleCallback(keras.callbacks.Callback):
             )
 
     def on_train_end(self, logs=None):
+        super().on_train_end(logs)
         if self._installed is None:
             return
         optimizer = self.model.optimizer

@@ -4,13 +4,13 @@ import contextlib
 import math
 import warnings
 
-import keras
 import numpy as np
 from keras import ops
 
 from keras_lr import _checks
 from keras_lr import _lr_control
 from keras_lr.callbacks import _monitor
+from keras_lr.callbacks._stateful import StatefulCallback
 from keras_lr.schedules.scaled import ScaledSchedule
 
 
@@ -78,7 +78,7 @@ def cut_learning_rate(model, factor: float, min_lr: float) -> float | None:
     return _lr_control.multiply_learning_rate(model, target / current)
 
 
-class _RollbackCallback(keras.callbacks.Callback):
+class _RollbackCallback(StatefulCallback):
     """State handling shared by the plateau and divergence callbacks."""
 
     def __init__(self, monitor, verbose):

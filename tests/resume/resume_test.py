@@ -63,7 +63,10 @@ def reference(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("scenario", ["batch_growth"])
+@pytest.mark.parametrize(
+    "scenario",
+    ["warmup_cosine_plateau", "one_cycle_momentum", "batch_growth"],
+)
 @pytest.mark.parametrize("kill_at", [(3, 2), (5, 0)], ids=["mid", "edge"])
 def test_killed_run_resumes_exactly(scenario, kill_at, tmp_path, reference):
     expected_log, expected_weights = reference(scenario)

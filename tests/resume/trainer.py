@@ -89,7 +89,56 @@ def scenario_batch_growth(backup_dir, log, kill_at):
     return m
 
 
-SCENARIOS = {"batch_growth": scenario_batch_growth}
+def _driven_loader(x, y):
+    """A loader at a fixed batch size whose position BackupAndRestore saves
+    (through the batch-size callback), for exact mid-epoch resume."""
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
+    keep = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e, size: size)
+    return loader, keep
+
+
+def scenario_warmup_cosine_plateau(backup_dir, log, kill_at):
+    x, y = data()
+    loader, keep = _driven_loader(x, y)
+    schedule = keras_lr.schedules.LinearWarmup(
+        keras_lr.schedules.CosineDecay(0.05, 100, alpha=0.1), 20
+    )
+    m = model(keras.optimizers.SGD(schedule, momentum=0.5))
+    # min_delta larger than any loss change: every epoch after the first
+    # is a bad one, so the rate is cut at epochs 2, 4 and 6.
+    plateau = keras_lr.callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=2, min_delta=100.0
+    )
+    callbacks = [
+        keep,
+        plateau,
+        StepLog(log, loader, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq=1),
+    ]
+    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+def scenario_one_cycle_momentum(backup_dir, log, kill_at):
+    x, y = data()
+    loader, keep = _driven_loader(x, y)
+    m = model(keras.optimizers.SGD(0.01, momentum=0.9))
+    one_cycle = keras_lr.callbacks.OneCycleLR(0.1, total_steps=EPOCHS * 15)
+    callbacks = [
+        keep,
+        one_cycle,
+        StepLog(log, loader, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq=1),
+    ]
+    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+SCENARIOS = {
+    "batch_growth": scenario_batch_growth,
+    "warmup_cosine_plateau": scenario_warmup_cosine_plateau,
+    "one_cycle_momentum": scenario_one_cycle_momentum,
+}
 
 if __name__ == "__main__":
     name, backup_dir, log, weights = sys.argv[1:5]
