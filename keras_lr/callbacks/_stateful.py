@@ -72,6 +72,11 @@ def unregister(model, callback) -> None:
     refs[:] = [ref for ref in refs if ref() not in (None, callback)]
 
 
+def registered_items(model) -> list[tuple[str, object]]:
+    """(key, callback) for every registered stateful callback."""
+    return [(key_of(model, c), c) for c in _alive(model)]
+
+
 def collect(model) -> dict[str, dict]:
     """The state of every registered callback, by key."""
     return {key_of(model, c): c.get_state() for c in _alive(model)}

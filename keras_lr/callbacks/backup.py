@@ -7,6 +7,7 @@ import tempfile
 import warnings
 
 import keras
+import numpy as np
 
 from keras_lr import _checks
 from keras_lr.callbacks import _stateful
@@ -159,6 +160,22 @@ class BackupAndRestore(keras.callbacks.Callback):
                 "not match its recorded SHA-256."
             )
             return None
+        arrays_file = state.get("arrays_file")
+        if arrays_file is not None:
+            path = os.path.join(self.backup_dir, arrays_file)
+            if not os.path.exists(path) or _sha256(path) != state.get(
+                "arrays_sha256"
+            ):
+                self._invalid(
+                    f"names snapshot file {path}, which is missing or does "
+                    "not match its recorded SHA-256."
+                )
+                return None
+            with np.load(path) as archive:
+                for name in sorted(archive.files):
+                    key, part, _ = name.split("/")
+                    slot = state["callbacks"][key].setdefault("_arrays", {})
+                    slot.setdefault(part, []).append(archive[name])
         return state
 
     def set_model(self, model):
@@ -240,6 +257,17 @@ class BackupAndRestore(keras.callbacks.Callback):
         temporary = os.path.join(self.backup_dir, f"tmp-{name}")
         self.model.save_weights(temporary, overwrite=True)
         os.replace(temporary, final)
+        arrays_name = None
+        arrays = self._collect_arrays()
+        if arrays:
+            arrays_name = f"arrays-{self._counter:06d}.npz"
+            arrays_final = os.path.join(self.backup_dir, arrays_name)
+            arrays_temporary = os.path.join(
+                self.backup_dir, f"tmp-{arrays_name}"
+            )
+            with open(arrays_temporary, "wb") as file:
+                np.savez(file, **arrays)
+            os.replace(arrays_temporary, arrays_final)
         state = {
             "format": FORMAT,
             "epoch": self._epoch,
@@ -248,13 +276,31 @@ class BackupAndRestore(keras.callbacks.Callback):
             "weights_file": name,
             "sha256": _sha256(final),
             "callbacks": _stateful.collect(self.model),
+            "arrays_file": arrays_name,
+            "arrays_sha256": (
+                None
+                if arrays_name is None
+                else _sha256(os.path.join(self.backup_dir, arrays_name))
+            ),
         }
         _atomic_write_text(self._state_path, json.dumps(state))
         for other in os.listdir(self.backup_dir):
-            if other != name and (
-                other.startswith("ckpt-") or other.startswith("tmp-")
+            if other not in (name, arrays_name) and other.startswith(
+                ("ckpt-", "tmp-", "arrays-")
             ):
                 os.remove(os.path.join(self.backup_dir, other))
+
+    def _collect_arrays(self) -> dict:
+        """Rollback snapshots of the callbacks, flattened for `np.savez`."""
+        flat = {}
+        for key, callback in _stateful.registered_items(self.model):
+            arrays = getattr(callback, "get_arrays", lambda: None)()
+            if arrays is None:
+                continue
+            for part, values in arrays.items():
+                for index, value in enumerate(values):
+                    flat[f"{key}/{part}/{index:05d}"] = value
+        return flat
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

@@ -39,6 +39,17 @@ class Snapshot:
             for v in _optimizer_state(model.optimizer)
         ]
 
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "Snapshot":
+        """A snapshot rebuilt from `to_arrays()` (a restored backup)."""
+        snapshot = cls.__new__(cls)
+        snapshot.weights = list(arrays["weights"])
+        snapshot.optimizer = list(arrays["optimizer"])
+        return snapshot
+
+    def to_arrays(self) -> dict:
+        return {"weights": self.weights, "optimizer": self.optimizer}
+
     def restore(self, model) -> None:
         """Assigns the copies back, bit for bit."""
         state = _optimizer_state(model.optimizer)
@@ -136,10 +147,26 @@ class _RollbackCallback(StatefulCallback):
     def _load(self, state: dict) -> None:
         raise NotImplementedError
 
+    # Name of the attribute holding the rollback `Snapshot` (or None).
+    _snapshot_attribute = None
+
+    def get_arrays(self) -> dict | None:
+        """The rollback snapshot's arrays, for `BackupAndRestore`."""
+        snapshot = getattr(self, self._snapshot_attribute)
+        return None if snapshot is None else snapshot.to_arrays()
+
+    def set_arrays(self, arrays: dict | None) -> None:
+        setattr(
+            self,
+            self._snapshot_attribute,
+            None if arrays is None else Snapshot.from_arrays(arrays),
+        )
+
     def get_state(self) -> dict:
         """Counters, best value and current rate scale, JSON-native.
 
-        The in-memory weight snapshots are not part of it.
+        The weight snapshot used for rolling back is not part of it:
+        `get_arrays()` hands it out, and `BackupAndRestore` saves it.
         """
         state = self._state()
         scale = None
@@ -151,6 +178,8 @@ class _RollbackCallback(StatefulCallback):
     def set_state(self, state: dict) -> None:
         """Takes a state back; the next `fit` resumes instead of resetting."""
         self._load(state)
+        if "_arrays" in state:
+            self.set_arrays(state["_arrays"])
         scale = state.get("scale")
         self._resume_scale = None if scale is None else float(scale)
         self._resuming = True
@@ -220,6 +249,8 @@ class ReduceLROnPlateau(_RollbackCallback):
     ])
     ```
     """
+
+    _snapshot_attribute = "_best_snapshot"
 
     def __init__(
         self,
@@ -358,6 +389,8 @@ class DivergenceGuard(_RollbackCallback):
     ])
     ```
     """
+
+    _snapshot_attribute = "_good"
 
     def __init__(
         self,

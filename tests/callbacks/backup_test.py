@@ -211,3 +211,44 @@ def test_must_come_after_keras_lr_callbacks(tmp_path):
 def test_bad_arguments(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         BackupAndRestore(**kwargs)
+
+
+def _plateau_run(backup_dir, crash=None):
+    from keras_lr.callbacks import ReduceLROnPlateau
+
+    x, y = data()
+    m = model()
+    # min_delta larger than any change: epoch 0 stays the best, so every
+    # second epoch cuts the rate and rolls back to epoch 0's snapshot.
+    plateau = ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=2, min_delta=100.0, backtrack=True
+    )
+    callbacks = [plateau, BackupAndRestore(backup_dir)]
+    if crash is not None:
+        callbacks.append(crash)
+    m.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=6,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return m
+
+
+def test_backtracking_snapshot_survives_a_crash(tmp_path):
+    """The cut at epoch 4 rolls back to epoch 0's weights, which only the
+    interrupted process had in memory: the backup must carry them."""
+    reference = _plateau_run(str(tmp_path / "a"))
+    with pytest.raises(KeyboardInterrupt):
+        _plateau_run(str(tmp_path / "b"), crash=CrashAt(3))
+    files = os.listdir(tmp_path / "b")
+    assert any(name.startswith("arrays-") for name in files), files
+    resumed = _plateau_run(str(tmp_path / "b"))
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert float(resumed.optimizer.learning_rate.numpy()) == pytest.approx(
+        0.1 * 0.5**2  # cuts at epochs 2 and 4
+    )
