@@ -1,12 +1,15 @@
-"""Throughput of each schedule relative to a constant learning rate.
+"""Cost of each schedule per training step, relative to a constant rate.
 
-Trains one small model per configuration, then times them interleaved in
-rounds (configuration order shuffled every round) so that machine noise
-hits every configuration alike, and prints the median per-round ratio of
-steps/s against the constant rate. For scale it also times a callback that
-sets the rate from `on_train_batch_begin` (the Keras 2 way).
+One small model per configuration is compiled and traced; then their
+train functions are called in turn, `--block` steps each, for `--blocks`
+rounds in a shuffled order, and the process CPU time per step is taken
+(CPU time counts the work done, whatever else runs on the machine). The
+ratio printed is throughput against the constant-rate model:
+`median CPU time per step (constant) / median CPU time per step (schedule)`.
+TensorFlow runs on one thread so that the figures are the work of one
+step. A Keras built-in schedule is included as a reference point.
 
-Run: python benchmarks/schedules_bench.py [--steps 200] [--rounds 7]
+Run: python benchmarks/schedules_bench.py [--blocks 30] [--block 200]
 """
 
 import argparse
@@ -18,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from keras_lr import schedules  # noqa: E402
 
@@ -51,24 +55,22 @@ SCHEDULES = {
     "keras CosineDecay (ref.)": lambda: keras.optimizers.schedules.CosineDecay(
         0.01, 1000
     ),
+    "keras Cosine+warmup (ref.)": (
+        lambda: keras.optimizers.schedules.CosineDecay(
+            0.0, 1000, warmup_target=0.01, warmup_steps=100
+        )
+    ),
     "ScaledSchedule": lambda: schedules.ScaledSchedule(
         schedules.CosineDecay(0.01, 1000), 0.5
     ),
 }
 
 
-class PerBatchSetter(keras.callbacks.Callback):
-    """The Keras 2 way: set the rate from a batch hook (host sync)."""
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.model.optimizer.learning_rate = 0.01 * 0.999**batch
-
-
-def build(learning_rate, x, y, batch_size):
+def build(learning_rate):
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
-            keras.Input((x.shape[1],)),
+            keras.Input((32,)),
             keras.layers.Dense(64, activation="relu"),
             keras.layers.Dense(64, activation="relu"),
             keras.layers.Dense(10),
@@ -78,73 +80,57 @@ def build(learning_rate, x, y, batch_size):
         keras.optimizers.SGD(learning_rate, momentum=0.9),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # trace
     return model
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--blocks", type=int, default=30)
+    parser.add_argument("--block", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
 
     rng = np.random.default_rng(0)
-    n = args.steps * args.batch_size
-    x = rng.normal(size=(n, 32)).astype("float32")
-    y = rng.integers(0, 10, size=n)
-    configs = {"constant": (build(0.01, x, y, args.batch_size), [])}
-    for name, make in SCHEDULES.items():
-        configs[name] = (build(make(), x, y, args.batch_size), [])
-    configs["per-batch callback"] = (
-        build(0.01, x, y, args.batch_size),
-        [PerBatchSetter()],
-    )
+    x = rng.normal(size=(4096, 32)).astype("float32")
+    y = rng.integers(0, 10, size=4096)
+    makers = {"constant": lambda: 0.01, **SCHEDULES}
+    functions = {}
+    for name, make in makers.items():
+        model = build(make())
+        model.fit(x[:64], y[:64], batch_size=32, verbose=0)  # builds all
+        data = tf.data.Dataset.from_tensor_slices((x, y))
+        iterator = iter(data.batch(args.batch_size).repeat())
+        function = model.make_train_function()
+        for _ in range(50):  # warm up
+            function(iterator)
+        functions[name] = (function, iterator)
 
-    def timed_fit(name):
-        model, callbacks = configs[name]
-        start = time.perf_counter()
-        model.fit(
-            x,
-            y,
-            batch_size=args.batch_size,
-            epochs=1,
-            verbose=0,
-            shuffle=False,
-            callbacks=callbacks,
-        )
-        return args.steps / (time.perf_counter() - start)
-
-    # Each configuration is timed right next to a constant-LR fit, in
-    # alternating order, and the ratio of that pair is kept: noise from
-    # other processes then hits both sides of a ratio alike.
-    ratios = {name: [] for name in configs if name != "constant"}
-    base_rates = []
-    for round_index in range(args.rounds):
-        order = list(ratios)
+    per_step = {name: [] for name in functions}
+    order = list(functions)
+    for _ in range(args.blocks):
         random.shuffle(order)
         for name in order:
-            if round_index % 2:
-                other, base = timed_fit(name), timed_fit("constant")
-            else:
-                base, other = timed_fit("constant"), timed_fit(name)
-            ratios[name].append(other / base)
-            base_rates.append(base)
+            function, iterator = functions[name]
+            start = time.process_time()
+            for _ in range(args.block):
+                logs = function(iterator)
+            float(logs["loss"])  # wait for the last step
+            per_step[name].append((time.process_time() - start) / args.block)
 
+    base = np.median(per_step["constant"])
     print(
-        f"steps per fit: {args.steps}, rounds: {args.rounds}, "
-        f"constant-LR median: {np.median(base_rates):.0f} steps/s"
+        f"{args.blocks} alternating blocks of {args.block} steps; constant "
+        f"rate: {base * 1e6:.1f} CPU us/step"
     )
     print(
-        f"{'configuration':26s} {'ratio':>7s} {'min':>7s} {'max':>7s}"
-        "  (throughput / constant LR, median of adjacent pairs)"
+        f"{'configuration':26s} {'us/step':>8s} {'ratio':>7s}  "
+        "(throughput / constant rate)"
     )
-    for name, values in ratios.items():
-        values = np.array(values)
-        print(
-            f"{name:26s} {np.median(values):7.3f} {values.min():7.3f} "
-            f"{values.max():7.3f}"
-        )
+    for name, times in per_step.items():
+        median = np.median(times)
+        print(f"{name:26s} {median * 1e6:8.1f} {base / median:7.3f}")
 
 
 if __name__ == "__main__":
