@@ -49,12 +49,6 @@ def key_of(model, callback) -> str:
     return name if rank == 0 else f"{name}#{rank}"
 
 
-def _restore(callback, state: dict) -> None:
-    callback.set_state(state)
-    if isinstance(callback, StatefulCallback):
-        callback._mark_restored()
-
-
 def register(model, callback) -> None:
     """Attaches `callback` to `model`; hands it a pending state if any."""
     refs = _registered.setdefault(model, [])
@@ -64,7 +58,7 @@ def register(model, callback) -> None:
     if pending and hasattr(callback, "get_state"):
         key = key_of(model, callback)
         if key in pending:
-            _restore(callback, pending.pop(key))
+            callback.set_state(pending.pop(key))
 
 
 def unregister(model, callback) -> None:
@@ -88,7 +82,7 @@ def deposit(model, states: dict[str, dict]) -> None:
     for callback in _alive(model):
         key = key_of(model, callback)
         if key in remaining:
-            _restore(callback, remaining.pop(key))
+            callback.set_state(remaining.pop(key))
     _pending[model] = remaining
 
 
@@ -100,16 +94,11 @@ def unclaimed(model) -> list[str]:
 class StatefulCallback(keras.callbacks.Callback):
     """Base of keras_lr callbacks whose state `BackupAndRestore` saves.
 
+    It registers the callback with its model (see the module docstring).
     Subclasses implement `get_state()` (JSON-native dict) and
-    `set_state(state)`, and call `self._begin_training()` at the top of
-    `on_train_begin`: it returns `True` when the callback must reset its
-    state (a fresh run) and `False` when `set_state` restored it (a
-    resumed run).
+    `set_state(state)`; a `set_state` received before `on_train_begin`
+    means the run is resuming, so `on_train_begin` must not reset then.
     """
-
-    def __init__(self):
-        super().__init__()
-        self._restored = False
 
     def set_model(self, model):
         super().set_model(model)
@@ -124,14 +113,6 @@ class StatefulCallback(keras.callbacks.Callback):
         raise NotImplementedError(
             f"{type(self).__name__} must implement `set_state(state)`."
         )
-
-    def _mark_restored(self) -> None:
-        self._restored = True
-
-    def _begin_training(self) -> bool:
-        fresh = not self._restored
-        self._restored = False
-        return fresh
 
     def on_train_end(self, logs=None):
         unregister(self.model, self)

@@ -162,7 +162,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
     ```python
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=32, seed=0)
     grow = keras_lr.callbacks.BatchSizeScheduler(
-        loader, keras_lr.callbacks.milestone_schedule([10, 20], factor=5)
+        loader, keras_lr.callbacks.grow_batch_at([10, 20], factor=5)
     )
     model.fit(loader, epochs=30, shuffle=False, callbacks=[grow])
     ```

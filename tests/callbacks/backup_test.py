@@ -18,11 +18,13 @@ class HalveEveryOtherEpoch(StatefulCallback):
         super().__init__()
         self.epochs_seen = 0
         self.log = []
+        self._resuming = False
 
     def on_train_begin(self, logs=None):
-        if self._begin_training():
+        if not self._resuming:
             self.epochs_seen = 0
             self.log = []
+        self._resuming = False
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_seen += 1
@@ -37,6 +39,7 @@ class HalveEveryOtherEpoch(StatefulCallback):
     def set_state(self, state):
         self.epochs_seen = state["epochs_seen"]
         self.log = list(state["log"])
+        self._resuming = True
 
 
 class CrashAt(keras.callbacks.Callback):
