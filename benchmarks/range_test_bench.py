@@ -7,7 +7,8 @@ over scikit-learn's digits, at steps_per_execution 1 and 8. Two settings:
   train function once), the way `find_learning_rate` is used before
   training;
 - warm: the same model called again and again (plain `fit` reuses its
-  traced function; the range test traces its own each call);
+  traced function; the range test reuses the one it traced on the first
+  call, which stays with the model);
 - per step: warm, the extra time of 3N steps over N steps, which leaves
   out every fixed cost (tracing included) and compares the steps alone.
 

@@ -39,11 +39,12 @@ def get_learning_rate_object(optimizer):
     return base_optimizer(optimizer)._learning_rate
 
 
-def set_learning_rate_object(model, learning_rate) -> None:
+def set_learning_rate_object(model, learning_rate, rebuild=True) -> None:
     """Makes `model.optimizer` read its rate from `learning_rate`.
 
     The compiled train function captured the previous object when it was
-    traced, so it is rebuilt (once) when one exists.
+    traced, so it is rebuilt (once) when one exists, unless `rebuild` is
+    False: the caller then installs a train function of its own.
     """
     optimizer = base_optimizer(model.optimizer)
     wrapper = _transparent_wrapper(optimizer)
@@ -51,7 +52,7 @@ def set_learning_rate_object(model, learning_rate) -> None:
         wrapper.inner_learning_rate = learning_rate
     else:
         optimizer._learning_rate = learning_rate
-    if getattr(model, "train_function", None) is not None:
+    if rebuild and getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
 
 

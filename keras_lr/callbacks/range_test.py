@@ -38,13 +38,18 @@ def sweep(step, start_lr, end_lr, num_steps, mode, start_iteration):
     Computed in float64 and rounded once to float32, so every step gets the
     float32 nearest to the float64 formula. Steps past the sweep keep
     `end_lr` (only reachable when `steps_per_execution` overruns the end).
+    `start_lr`, `end_lr`, `num_steps` and `start_iteration` may be Python
+    numbers or variables (so that a traced function can be pointed at a
+    new sweep without tracing it again).
     """
-    i = ops.cast(step, "float64") - float(start_iteration)
-    t = ops.clip(i / float(num_steps - 1), 0.0, 1.0)
+    i = ops.cast(step, "float64") - ops.cast(start_iteration, "float64")
+    t = ops.clip(i / (ops.cast(num_steps, "float64") - 1.0), 0.0, 1.0)
+    start_lr = ops.cast(start_lr, "float64")
+    end_lr = ops.cast(end_lr, "float64")
     if mode == "exponential":
-        lr = start_lr * ops.power(float(end_lr) / float(start_lr), t)
+        lr = start_lr * ops.power(end_lr / start_lr, t)
     else:
-        lr = start_lr + (float(end_lr) - float(start_lr)) * t
+        lr = start_lr + (end_lr - start_lr) * t
     return ops.cast(lr, "float32")
 
 
@@ -53,7 +58,10 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
     """The schedule `LRRangeTest` installs for the duration of the test.
 
     Registered so that a model saved during the test still loads; it is
-    replaced by the optimizer's own rate when the test ends.
+    replaced by the optimizer's own rate when the test ends. Once
+    `retarget` has given it variables, the traced graph reads the range and
+    the first step from them, so the next test on the same model reuses
+    the traced train function.
     """
 
     def __init__(
@@ -65,15 +73,41 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
         self.num_steps = num_steps
         self.mode = mode
         self.start_iteration = start_iteration
+        self._variables = None
+
+    def retarget(self, start_lr, end_lr, num_steps, start_iteration) -> None:
+        """Points the sweep at a new range, length and first step, in place.
+
+        Creates the variables on first use: call it eagerly, under the
+        model's distribution strategy scope.
+        """
+        self.start_lr = start_lr
+        self.end_lr = end_lr
+        self.num_steps = int(num_steps)
+        self.start_iteration = int(start_iteration)
+        values = (
+            (float(start_lr), "float64"),
+            (float(end_lr), "float64"),
+            (self.num_steps, "int64"),
+            (self.start_iteration, "int64"),
+        )
+        if self._variables is None:
+            self._variables = tuple(
+                keras.Variable(value, dtype=dtype, trainable=False)
+                for value, dtype in values
+            )
+        else:
+            for variable, (value, _) in zip(self._variables, values):
+                variable.assign(value)
 
     def __call__(self, step):
+        if self._variables is None:
+            start_lr, end_lr = self.start_lr, self.end_lr
+            num_steps, start_iteration = self.num_steps, self.start_iteration
+        else:
+            start_lr, end_lr, num_steps, start_iteration = self._variables
         return sweep(
-            step,
-            self.start_lr,
-            self.end_lr,
-            self.num_steps,
-            self.mode,
-            self.start_iteration,
+            step, start_lr, end_lr, num_steps, self.mode, start_iteration
         )
 
     def get_config(self):
@@ -84,6 +118,90 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
             "mode": self.mode,
             "start_iteration": self.start_iteration,
         }
+
+
+class _TracedTest:
+    """What a range test installs on a model, kept there for the next test.
+
+    Tracing the train function costs more than the steps of a short sweep,
+    so the sweep, the loss record, the recording `compute_loss` and the
+    traced function stay with the model (on the instance, outside Keras'
+    tracking) and are installed again by the next test, as long as nothing
+    the graph captured has changed (`matches` compares each by identity)
+    and the record is long enough. The record holds `capacity` steps, a
+    power of two, so tests of different lengths share one trace.
+    """
+
+    def __init__(self, key, sweep, buffer, capacity):
+        self.key = key
+        self.sweep = sweep
+        self.buffer = buffer
+        self.capacity = capacity
+        self.compute_loss = None
+        self.train_function = None
+        self.traced = False
+
+    @staticmethod
+    def key_of(model, train_function, compute_loss, mode):
+        return (
+            train_function,
+            model.optimizer,
+            getattr(compute_loss, "__func__", compute_loss),
+            model.distribute_strategy,
+            getattr(model, "steps_per_execution", 1),
+            getattr(model, "jit_compile", None),
+            mode,
+            tuple(model.trainable_variables),
+        )
+
+    def matches(self, key, num_steps) -> bool:
+        # A record far longer than needed would cost time at every step.
+        fits = num_steps <= self.capacity <= 8 * _capacity(num_steps)
+        return (
+            fits
+            and len(key) == len(self.key)
+            and all(_same(a, b) for a, b in zip(key, self.key))
+        )
+
+
+def _capacity(num_steps: int) -> int:
+    return max(128, 1 << (int(num_steps) - 1).bit_length())
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    if a is None or isinstance(a, (bool, int, str)):
+        return a == b
+    return a is b
+
+
+def _recording_compute_loss(compute_loss, optimizer, traced):
+    """`compute_loss` that also writes each training step's loss.
+
+    The column of the step is `optimizer.iterations` minus the sweep's
+    first iteration, read from the sweep's variable.
+    """
+    buffer = traced.buffer
+    capacity = traced.capacity
+    start = traced.sweep._variables[3]
+
+    def recording_compute_loss(*args, **kwargs):
+        loss = compute_loss(*args, **kwargs)
+        if kwargs.get("training", True):
+            traced.traced = True
+            index = ops.cast(optimizer.iterations, "int32") - ops.cast(
+                start, "int32"
+            )
+            row = ops.one_hot(index, capacity, dtype="float32")
+            value = ops.cast(ops.stop_gradient(loss), "float32")
+            buffer.assign_add(ops.stack([row * value, row]))
+        return loss
+
+    return recording_compute_loss
+
+
+_CACHE_ATTRIBUTE = "_keras_lr_range_test"
 
 
 def check_sweep_arguments(
@@ -150,7 +268,9 @@ class LRRangeTest(keras.callbacks.Callback):
     instance for the test and removed after. With `steps_per_execution=N`
     the callback sees the losses once every N steps, so a divergence can
     only stop training at the end of that execution: the steps after the
-    divergence point are then run but dropped from the record.
+    divergence point are then run but dropped from the record. The
+    train function traced for the test stays with the model, so a second
+    test on it does not trace again (unless the model was recompiled).
 
     A plain `fit` calls `on_train_end` only when it returns normally; to
     restore the model when `fit` raises (e.g. `KeyboardInterrupt`), use the
@@ -296,49 +416,57 @@ class LRRangeTest(keras.callbacks.Callback):
         self._saved_train_function = getattr(model, "train_function", None)
         self._had_own_compute_loss = "compute_loss" in vars(model)
         self._saved_compute_loss = model.compute_loss
+        key = _TracedTest.key_of(
+            model,
+            self._saved_train_function,
+            self._saved_compute_loss,
+            self.mode,
+        )
+        traced = vars(model).get(_CACHE_ATTRIBUTE)
+        if traced is None or not traced.matches(key, self.num_steps):
+            traced = self._new_traced_test(key, optimizer, start)
+        else:
+            with model.distribute_strategy.scope():
+                traced.sweep.retarget(
+                    self.start_lr, self.end_lr, self.num_steps, start
+                )
+        model.compute_loss = traced.compute_loss
+        _lr_control.set_learning_rate_object(model, traced.sweep, rebuild=False)
+        if traced.train_function is None:
+            # A new function that sees both replacements; traced on its
+            # first call and kept for the next test.
+            model.make_train_function(force=True)
+            traced.train_function = model.train_function
+        model.train_function = traced.train_function
+        self._traced_test = traced
+        self._buffer = traced.buffer
+        self._installed = True
+
+    def _new_traced_test(self, key, optimizer, start):
+        model = self.model
+        sweep = RangeSweep(
+            self.start_lr, self.end_lr, self.num_steps, self.mode
+        )
+        capacity = _capacity(self.num_steps)
         with model.distribute_strategy.scope():
+            sweep.retarget(self.start_lr, self.end_lr, self.num_steps, start)
             # Row 0: the loss of each step, row 1: 1 where a step wrote.
             # On-read sync: each replica adds its own share and reading
             # sums them, the way Keras' metric variables work.
-            self._buffer = keras.Variable(
-                np.zeros((2, self.num_steps), dtype="float32"),
+            buffer = keras.Variable(
+                np.zeros((2, capacity), dtype="float32"),
                 trainable=False,
                 aggregation="sum",
                 synchronization="on_read",
                 name="lr_range_test_record",
             )
-        self._traced = False
-        model.compute_loss = self._recording_compute_loss(
-            self._saved_compute_loss, optimizer, start
+        traced = _TracedTest(key, sweep, buffer, capacity)
+        traced.compute_loss = _recording_compute_loss(
+            self._saved_compute_loss, optimizer, traced
         )
-        # Rebuilds the train function, which now sees both replacements.
-        _lr_control.set_learning_rate_object(
-            model,
-            RangeSweep(
-                self.start_lr,
-                self.end_lr,
-                self.num_steps,
-                self.mode,
-                start_iteration=start,
-            ),
-        )
-        self._installed = True
-
-    def _recording_compute_loss(self, compute_loss, optimizer, start):
-        buffer = self._buffer
-        num_steps = self.num_steps
-
-        def recording_compute_loss(*args, **kwargs):
-            loss = compute_loss(*args, **kwargs)
-            if kwargs.get("training", True):
-                self._traced = True
-                index = ops.cast(optimizer.iterations, "int32") - start
-                row = ops.one_hot(index, num_steps, dtype="float32")
-                value = ops.cast(ops.stop_gradient(loss), "float32")
-                buffer.assign_add(ops.stack([row * value, row]))
-            return loss
-
-        return recording_compute_loss
+        # Set past Keras' attribute tracking: the record is not a weight.
+        object.__setattr__(model, _CACHE_ATTRIBUTE, traced)
+        return traced
 
     def restore(self) -> None:
         """Puts the model and optimizer back as they were before the test.
@@ -353,7 +481,9 @@ class LRRangeTest(keras.callbacks.Callback):
             model.compute_loss = self._saved_compute_loss
         else:
             del model.compute_loss
-        _lr_control.set_learning_rate_object(model, self._saved_learning_rate)
+        _lr_control.set_learning_rate_object(
+            model, self._saved_learning_rate, rebuild=False
+        )
         model.train_function = self._saved_train_function
         self._installed = False
         self._saved_variables = None
@@ -375,25 +505,32 @@ class LRRangeTest(keras.callbacks.Callback):
         # restored the variables and keeps the same train function.
         if not self._installed:
             self._install()
-        values = np.zeros((2, self.num_steps), dtype="float32")
+        values = np.zeros((2, self._traced_test.capacity), dtype="float32")
         values[0, : len(self._losses)] = self._losses
         values[1, : len(self._losses)] = 1.0
         self._buffer.assign(values)
 
     def on_train_batch_end(self, batch, logs=None):
-        if not self._traced:
+        self._read_record()
+
+    def _read_record(self) -> None:
+        """Records the losses written since the last read; stops on time."""
+        if not self._traced_test.traced:
             raise RuntimeError(
                 "LRRangeTest could not read the per-step loss: the model's "
                 "`train_step` does not call `self.compute_loss` (or "
                 "`self._compute_loss`). Call it there to use the range test."
             )
         record = self._buffer.numpy()
-        written = int(np.count_nonzero(record[1] > 0))
+        # Steps past the sweep (`steps_per_execution` overrunning its end)
+        # may write too: they are not part of the curve.
+        written = min(int(np.count_nonzero(record[1] > 0)), self.num_steps)
         for loss in record[0, len(self._losses) : written]:
             if self._stop_reason is not None:
                 break
             self._record(float(loss))
-        if self._stop_reason is not None or len(self._losses) >= self.num_steps:
+        done = len(self._losses) >= self.num_steps
+        if self._stop_reason is not None or done:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):

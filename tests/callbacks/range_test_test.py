@@ -328,6 +328,124 @@ def test_training_after_the_test_matches_a_model_that_never_ran_it():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def counting_linear_model(loss_name="mse"):
+    """`linear_model` whose loss counts its Python calls (= traces)."""
+    calls = []
+    base = keras.losses.get(loss_name)
+
+    def loss(y_true, y_pred):
+        calls.append(1)
+        return base(y_true, y_pred)
+
+    model = linear_model(keras.optimizers.SGD(0.01))
+    model.compile(keras.optimizers.SGD(0.01), loss)
+    return model, calls
+
+
+def test_a_second_test_on_the_same_model_does_not_trace_again():
+    model, calls = counting_linear_model()
+    sweep = dict(batch_size=BATCH, num_steps=20, seed=1)
+    quietly(
+        keras_lr.find_learning_rate,
+        model,
+        X,
+        Y,
+        start_lr=1e-3,
+        end_lr=0.3,
+        **sweep,
+    )
+    # Training in between moves the weights and `iterations`: the next
+    # sweep must start from there.
+    model.fit(X, Y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    twin, _ = counting_linear_model()
+    twin.set_weights(model.get_weights())
+    twin.optimizer.build(twin.trainable_variables)
+    twin.optimizer.iterations.assign(model.optimizer.iterations)
+    before = snapshot(model)
+    traces = len(calls)
+    second, _ = quietly(
+        keras_lr.find_learning_rate,
+        model,
+        X,
+        Y,
+        start_lr=1e-2,
+        end_lr=2.0,
+        **sweep,
+    )
+    assert len(calls) == traces
+    assert_restored(model, before)
+    fresh, _ = quietly(
+        keras_lr.find_learning_rate,
+        twin,
+        X,
+        Y,
+        start_lr=1e-2,
+        end_lr=2.0,
+        **sweep,
+    )
+    np.testing.assert_allclose(
+        second.learning_rates, reference_sweep(1e-2, 2.0, 20), rtol=1e-12
+    )
+    np.testing.assert_array_equal(second.losses, fresh.losses)
+    # Another length within the record's capacity (128 steps): same trace.
+    longer, _ = quietly(
+        keras_lr.find_learning_rate,
+        model,
+        X,
+        Y,
+        start_lr=1e-4,
+        end_lr=1e-2,
+        batch_size=BATCH,
+        num_steps=100,
+        seed=1,
+    )
+    assert len(calls) == traces
+    np.testing.assert_allclose(
+        longer.learning_rates, reference_sweep(1e-4, 1e-2, 100), rtol=1e-12
+    )
+    assert len(longer.losses) == 100
+    # Beyond it, a longer record: traced anew.
+    longest, _ = quietly(
+        keras_lr.find_learning_rate,
+        model,
+        X,
+        Y,
+        start_lr=1e-4,
+        end_lr=1e-2,
+        batch_size=BATCH,
+        num_steps=130,
+        seed=1,
+    )
+    assert len(calls) > traces
+    assert len(longest.losses) == 130
+    np.testing.assert_allclose(
+        longest.learning_rates, reference_sweep(1e-4, 1e-2, 130), rtol=1e-12
+    )
+    assert longest.losses[0] == longer.losses[0]  # same weights, same batch
+    assert_restored(model, before)
+
+
+def test_recompiling_between_tests_uses_the_new_loss():
+    model, _ = counting_linear_model("mse")
+    sweep = dict(batch_size=BATCH, start_lr=1e-3, end_lr=0.3, num_steps=20)
+    quietly(keras_lr.find_learning_rate, model, X, Y, seed=0, **sweep)
+    model.compile(keras.optimizers.SGD(0.01), "mae")
+    recompiled, _ = quietly(
+        keras_lr.find_learning_rate, model, X, Y, seed=0, **sweep
+    )
+    twin = linear_model(keras.optimizers.SGD(0.01))
+    twin.compile(keras.optimizers.SGD(0.01), "mae")
+    fresh, _ = quietly(keras_lr.find_learning_rate, twin, X, Y, seed=0, **sweep)
+    np.testing.assert_array_equal(recompiled.losses, fresh.losses)
+    # The first step's loss is the MAE of the first batch, not its MSE.
+    first = np.random.default_rng([0, 0]).permutation(N)[:BATCH]
+    w, b = (v.astype(np.float64) for v in twin.get_weights())
+    error = X[first].astype(np.float64) @ w + b - Y[first]
+    np.testing.assert_allclose(
+        recompiled.losses[0], np.mean(np.abs(error)), rtol=1e-5
+    )
+
+
 def test_callback_restores_at_the_end_of_a_plain_fit():
     model = mlp()
     before = snapshot(model)
