@@ -39,8 +39,7 @@ def sweep(step, start_lr, end_lr, num_steps, mode, start_iteration):
     float32 nearest to the float64 formula. Steps past the sweep keep
     `end_lr` (only reachable when `steps_per_execution` overruns the end).
     `start_lr`, `end_lr`, `num_steps` and `start_iteration` may be Python
-    numbers or variables (so that a traced function can be pointed at a
-    new sweep without tracing it again).
+    numbers or tensors.
     """
     i = ops.cast(step, "float64") - ops.cast(start_iteration, "float64")
     t = ops.clip(i / (ops.cast(num_steps, "float64") - 1.0), 0.0, 1.0)
@@ -59,9 +58,11 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
 
     Registered so that a model saved during the test still loads; it is
     replaced by the optimizer's own rate when the test ends. Once
-    `retarget` has given it variables, the traced graph reads the range and
-    the first step from them, so the next test on the same model reuses
-    the traced train function.
+    `retarget` has given it variables, the traced graph looks the rate up
+    in a table (the float32 rounding of `sweep_learning_rates`, the same
+    values `sweep` computes) at `step - start_iteration`, clipped to the
+    table: two small ops a step, and the next test on the same model
+    fills the table anew without tracing again.
     """
 
     def __init__(
@@ -73,42 +74,50 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
         self.num_steps = num_steps
         self.mode = mode
         self.start_iteration = start_iteration
-        self._variables = None
+        self._table = None
+        self._start = None
 
-    def retarget(self, start_lr, end_lr, num_steps, start_iteration) -> None:
+    def retarget(
+        self, start_lr, end_lr, num_steps, mode, start_iteration, capacity
+    ) -> None:
         """Points the sweep at a new range, length and first step, in place.
 
         Creates the variables on first use: call it eagerly, under the
-        model's distribution strategy scope.
+        model's distribution strategy scope. `capacity` (>= `num_steps`)
+        is the length of the table; steps past the sweep keep `end_lr`.
         """
         self.start_lr = start_lr
         self.end_lr = end_lr
         self.num_steps = int(num_steps)
+        self.mode = mode
         self.start_iteration = int(start_iteration)
-        values = (
-            (float(start_lr), "float64"),
-            (float(end_lr), "float64"),
-            (self.num_steps, "int64"),
-            (self.start_iteration, "int64"),
+        table = np.full(capacity, end_lr, dtype=np.float64)
+        table[: self.num_steps] = sweep_learning_rates(
+            start_lr, end_lr, self.num_steps, mode
         )
-        if self._variables is None:
-            self._variables = tuple(
-                keras.Variable(value, dtype=dtype, trainable=False)
-                for value, dtype in values
+        table = table.astype(np.float32)
+        if self._table is None:
+            self._table = keras.Variable(table, trainable=False)
+            self._start = keras.Variable(
+                self.start_iteration, dtype="int64", trainable=False
             )
         else:
-            for variable, (value, _) in zip(self._variables, values):
-                variable.assign(value)
+            self._table.assign(table)
+            self._start.assign(self.start_iteration)
 
     def __call__(self, step):
-        if self._variables is None:
-            start_lr, end_lr = self.start_lr, self.end_lr
-            num_steps, start_iteration = self.num_steps, self.start_iteration
-        else:
-            start_lr, end_lr, num_steps, start_iteration = self._variables
-        return sweep(
-            step, start_lr, end_lr, num_steps, self.mode, start_iteration
-        )
+        if self._table is None:
+            return sweep(
+                step,
+                self.start_lr,
+                self.end_lr,
+                self.num_steps,
+                self.mode,
+                self.start_iteration,
+            )
+        last = int(self._table.shape[0]) - 1
+        index = ops.clip(ops.cast(step, "int64") - self._start, 0, last)
+        return ops.take(self._table, index)
 
     def get_config(self):
         return {
@@ -142,7 +151,7 @@ class _TracedTest:
         self.traced = False
 
     @staticmethod
-    def key_of(model, train_function, compute_loss, mode):
+    def key_of(model, train_function, compute_loss):
         return (
             train_function,
             model.optimizer,
@@ -150,7 +159,6 @@ class _TracedTest:
             model.distribute_strategy,
             getattr(model, "steps_per_execution", 1),
             getattr(model, "jit_compile", None),
-            mode,
             tuple(model.trainable_variables),
         )
 
@@ -184,7 +192,7 @@ def _recording_compute_loss(compute_loss, optimizer, traced):
     """
     buffer = traced.buffer
     capacity = traced.capacity
-    start = traced.sweep._variables[3]
+    start = traced.sweep._start
 
     def recording_compute_loss(*args, **kwargs):
         loss = compute_loss(*args, **kwargs)
@@ -420,7 +428,6 @@ class LRRangeTest(keras.callbacks.Callback):
             model,
             self._saved_train_function,
             self._saved_compute_loss,
-            self.mode,
         )
         traced = vars(model).get(_CACHE_ATTRIBUTE)
         if traced is None or not traced.matches(key, self.num_steps):
@@ -428,7 +435,12 @@ class LRRangeTest(keras.callbacks.Callback):
         else:
             with model.distribute_strategy.scope():
                 traced.sweep.retarget(
-                    self.start_lr, self.end_lr, self.num_steps, start
+                    self.start_lr,
+                    self.end_lr,
+                    self.num_steps,
+                    self.mode,
+                    start,
+                    traced.capacity,
                 )
         model.compute_loss = traced.compute_loss
         _lr_control.set_learning_rate_object(model, traced.sweep, rebuild=False)
@@ -449,7 +461,14 @@ class LRRangeTest(keras.callbacks.Callback):
         )
         capacity = _capacity(self.num_steps)
         with model.distribute_strategy.scope():
-            sweep.retarget(self.start_lr, self.end_lr, self.num_steps, start)
+            sweep.retarget(
+                self.start_lr,
+                self.end_lr,
+                self.num_steps,
+                self.mode,
+                start,
+                capacity,
+            )
             # Row 0: the loss of each step, row 1: 1 where a step wrote.
             # On-read sync: each replica adds its own share and reading
             # sums them, the way Keras' metric variables work.
