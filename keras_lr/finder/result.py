@@ -33,11 +33,11 @@ class RangeTestResult:
     blow-up; the idea is fastai's default, the code is ours. On our digits
     check (`benchmarks/range_test_quality.py`, table in README.md) it was
     the best of the three with Adam (within 10% of the best fixed rate's
-    loss) and within a factor of 10 of the best rate with SGD, whose best
-    fixed rate sits near the edge of stability (there `"steepest"` came
-    closer). `"steepest"` hangs on a single point and moves with noise;
-    `"minimum"` (the rate of the lowest loss divided by 10) depends on
-    exactly where the curve turns up.
+    loss); with plain SGD, whose best rate for a short run sits just under
+    the edge of stability, it was 1.5x below the best rate and 1.22x its
+    loss, and `"steepest"` came closer. `"steepest"` hangs on a single
+    point and moves with noise; `"minimum"` (the rate of the lowest loss
+    divided by 10) depends on exactly where the curve turns up.
 
     Attributes:
         learning_rates: float64 array, the rate of each step run.
