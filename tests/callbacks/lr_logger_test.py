@@ -11,8 +11,10 @@ from keras import ops
 
 import keras_lr
 from tests.callbacks import helpers
+from tests.callbacks.cyclic_test import torch_cyclic_momentum
 from tests.callbacks.cyclic_test import torch_one_cycle_momentum
 from tests.schedules.reference import cosine
+from tests.schedules.reference import torch_cyclic
 from tests.schedules.reference import torch_one_cycle
 
 STEPS = 8
@@ -176,3 +178,47 @@ def test_save_midway_with_one_cycle_and_logger_loads(tmp_path):
         pytest.approx(expected, rel=1e-5)
     )
     assert type(loaded.optimizer.beta_1) is float
+
+
+@pytest.mark.parametrize("cycle", ["one_cycle", "cyclic"])
+def test_cycles_and_logger_under_mirrored_strategy(cycle, two_cpu_strategy):
+    # The bias's gradient under the strategy, measured by one plain SGD
+    # step: each replica's loss is the mean over its half of the batch,
+    # and SGD with momentum is linear in it.
+    with two_cpu_strategy.scope():
+        probe = helpers.bias_model(keras.optimizers.SGD(1.0))
+        model = helpers.bias_model(keras.optimizers.SGD(momentum=0.9))
+    x, y = helpers.zeros_data(1)
+    probe.fit(x, y, batch_size=helpers.BATCH, verbose=0, shuffle=False)
+    gradient = -helpers.bias(probe)
+    assert gradient in (1.0, 2.0)
+    logger = keras_lr.callbacks.LearningRateLogger()
+    if cycle == "one_cycle":
+        callback = keras_lr.callbacks.OneCycleLR(
+            0.1, pct_start=0.25, base_momentum=0.85, max_momentum=0.95
+        )
+        total = 2 * STEPS
+        rates = [torch_one_cycle(s, 0.1, total, 0.25) for s in range(total)]
+        momenta = [
+            torch_one_cycle_momentum(s, total, 0.85, 0.95, 0.25, False)
+            for s in range(total)
+        ]
+    else:
+        callback = keras_lr.callbacks.CyclicLR(0.01, 0.1, step_size=3)
+        steps = range(2 * STEPS)
+        rates = [torch_cyclic(s, 0.01, 0.1, 3) for s in steps]
+        momenta = [torch_cyclic_momentum(s, 0.85, 0.95, 3) for s in steps]
+    recorder = helpers.BiasRecorder()
+    history = fit(model, [callback, logger, recorder], epochs=2)
+    np.testing.assert_allclose(
+        history.history["learning_rate_per_step"], rates, rtol=RTOL
+    )
+    np.testing.assert_allclose(
+        recorder.values,
+        gradient * np.array(helpers.sgd_trajectory(rates, momenta)),
+        rtol=RTOL,
+        atol=1e-7,
+    )
+    np.testing.assert_allclose(
+        history.history["momentum_per_step"], momenta, rtol=RTOL
+    )
