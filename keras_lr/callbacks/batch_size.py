@@ -15,7 +15,6 @@ import numbers
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
 from keras_lr import _checks
 from keras_lr import _lr_control
@@ -24,6 +23,7 @@ from keras_lr.callbacks._monitor import THRESHOLD_MODES
 from keras_lr.callbacks._monitor import PlateauTracker
 from keras_lr.callbacks._monitor import resolve_mode
 from keras_lr.callbacks._stateful import StatefulCallback
+from keras_lr.data import loader as loader_module
 from keras_lr.data.loader import GrowingBatchLoader
 
 COUPLINGS = (None, "linear", "sqrt")
@@ -102,6 +102,7 @@ class _BatchSizeCallback(StatefulCallback):
         self.initial_batch_size = loader.batch_size
         self.cap = self._resolve_cap(max_batch_size)
         self._resuming = False
+        self._publishes_steps = False
         self._reset()
 
     def _resolve_cap(self, max_batch_size) -> int:
@@ -181,37 +182,56 @@ class _BatchSizeCallback(StatefulCallback):
 
     # Keras hooks --------------------------------------------------------
 
-    def _check_dataset_path(self) -> None:
-        """`as_dataset()` is only exact on one device, one step per call."""
-        if (
-            tf.distribute.has_strategy()
-            or self.model.distribute_strategy
-            is not tf.distribute.get_strategy()
-        ):
+    def _prepare_input(self) -> None:
+        """Hands the model's `steps_per_execution` to the loader.
+
+        `as_dataset()` pipelines end each epoch by it. When `fit` reads
+        such a pipeline, the combinations it cannot serve exactly are
+        refused here, before the first step.
+        """
+        steps_per_execution = int(getattr(self.model, "steps_per_execution", 1))
+        self.loader._steps_per_execution = steps_per_execution
+        if self.loader._last_input != "dataset":
+            return
+        strategy = self.model.distribute_strategy
+        if strategy is not self.loader._dataset_strategy:
             raise ValueError(
-                "`loader.as_dataset()` cannot be used under a distribution "
-                "strategy: its input pipeline prefetches across epochs, so "
-                "a new batch size would take effect late. Pass the loader "
-                "itself to `fit` instead."
+                "`loader.as_dataset()` was built outside the distribution "
+                "strategy of the model: call it inside the same "
+                "`strategy.scope()` (Keras' own distribution of a dataset "
+                "prefetches across epochs, so a new batch size would take "
+                f"effect late). Model strategy: {type(strategy).__name__}; "
+                "dataset built under: "
+                f"{type(self.loader._dataset_strategy).__name__}"
             )
-        if getattr(self.model, "steps_per_execution", 1) > 1:
+        if self.loader._dataset_distributed and steps_per_execution > 1:
             raise ValueError(
-                "`loader.as_dataset()` cannot be used with "
-                "`steps_per_execution` > 1: `fit` then runs whole "
-                "executions past the end of an epoch whose number of "
-                "batches is not a multiple of it. Pass the loader itself "
-                "to `fit` instead. Received: steps_per_execution="
-                f"{self.model.steps_per_execution}"
+                loader_module._SPE_UNDER_STRATEGY.format(steps_per_execution)
             )
 
+    def _publish_steps(self) -> None:
+        """Puts the current step count in `params` as a plain `int`.
+
+        `fit` stores the loader's live count in the `params` dict it shares
+        with every callback (and `History`). The progress bar and the epoch
+        loop keep their own reference to it, so they stay right; the dict
+        gets a JSON-serializable number, this epoch's.
+        """
+        params = self.params or {}
+        steps = params.get("steps")
+        if steps is self.loader.num_batches or self._publishes_steps:
+            params["steps"] = int(self.loader.num_batches)
+            self._publishes_steps = True
+
     def on_train_begin(self, logs=None):
-        if self.loader._dataset_made:
-            self._check_dataset_path()
+        self._prepare_input()
+        self._publishes_steps = False
         if self._resuming:
             self._resuming = False
-            return
-        self._reset()
-        self.loader.batch_size = self.initial_batch_size
+        else:
+            self._reset()
+            self.loader.batch_size = self.initial_batch_size
+        self._publish_steps()
 
     def _scheduled_target(self, epoch: int) -> int | None:
         """The new target at the start of `epoch`, `None` to keep it."""
@@ -229,6 +249,7 @@ class _BatchSizeCallback(StatefulCallback):
         self.epoch = epoch
         self.epoch_batch_size = self.loader.batch_size
         self.epoch_start_updates = self._updates() - position
+        self._publish_steps()
 
     def _updates(self) -> int:
         return int(_scalar(self.model.optimizer.iterations))
