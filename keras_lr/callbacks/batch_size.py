@@ -85,6 +85,9 @@ def _scalar(value) -> float:
 class _BatchSizeCallback(StatefulCallback):
     """What the batch-size callbacks share: cap, hand-over, logs, state."""
 
+    # No floor on the hybrid's decay unless a subclass takes `min_lr`.
+    min_lr = 0.0
+
     def __init__(self, loader, max_batch_size, lr_coupling, verbose):
         super().__init__()
         if not isinstance(loader, GrowingBatchLoader):
@@ -163,22 +166,42 @@ class _BatchSizeCallback(StatefulCallback):
         previous = self.loader.batch_size
         self.target_batch_size = target
         self.loader.batch_size = actual
-        if multiplier != self.lr_multiplier:
-            new_lr = _lr_control.multiply_learning_rate(
-                self.model, multiplier / self.lr_multiplier
-            )
-            self.lr_multiplier = multiplier
+        wanted = multiplier / self.lr_multiplier
+        factor = self._floored(wanted)
+        if factor != 1.0:
+            new_lr = _lr_control.multiply_learning_rate(self.model, factor)
             if self.verbose:
                 print(
                     f"\nEpoch {epoch + 1}: {type(self).__name__} setting the "
                     f"learning rate to {new_lr:.6g} (batch target {target}, "
                     f"cap {self.cap})."
                 )
+        # The multiplier actually applied: the schedule's own unless
+        # `min_lr` held the rate up.
+        if factor == wanted:
+            self.lr_multiplier = multiplier
+        else:
+            self.lr_multiplier *= factor
         if self.verbose and actual != previous:
             print(
                 f"\nEpoch {epoch + 1}: {type(self).__name__} setting the "
                 f"batch size to {actual}."
             )
+
+    def _floored(self, factor: float) -> float:
+        """`factor`, raised so that a cut leaves the rate >= `min_lr`.
+
+        As Keras' `ReduceLROnPlateau`: the new rate is
+        `max(rate * factor, min_lr)`, and a rate already at or below
+        `min_lr` is left alone (compared in float32, as the optimizer
+        holds it).
+        """
+        if factor >= 1.0 or self.min_lr <= 0:
+            return factor
+        current = _lr_control.current_learning_rate(self.model.optimizer)
+        if not current > np.float32(self.min_lr):
+            return 1.0
+        return max(factor, float(self.min_lr) / current)
 
     # Keras hooks --------------------------------------------------------
 
@@ -409,7 +432,7 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
     if epochs_without_improvement == patience:
         target = target * factor
         batch_size = min(target, max_batch_size)
-        lr = lr * (growth not possible within the cap)
+        lr = max(lr * (growth not possible within the cap), min_lr)
     ```
 
     Args:
@@ -425,6 +448,11 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
         max_batch_size: As in `BatchSizeScheduler` (default `"auto"`).
         lr_coupling: As in `BatchSizeScheduler`.
         verbose: A Python int. 1 prints a message at each change.
+        min_lr: A Python float >= 0. Lower bound on the learning rate when
+            growth beyond `max_batch_size` is applied as decay, as in
+            `keras.callbacks.ReduceLROnPlateau`: the rate becomes
+            `max(rate * decay, min_lr)`, and a rate already at or below
+            `min_lr` is left alone.
 
     Raises:
         ValueError: if `factor` <= 1 or another argument is out of range.
@@ -457,8 +485,10 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
         max_batch_size="auto",
         lr_coupling=None,
         verbose=0,
+        min_lr=0.0,
     ):
         _check_growth_factor(factor)
+        _checks.check_non_negative("min_lr", min_lr)
         _checks.check_choice("mode", mode, MODES)
         _checks.check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
         self.monitor = monitor
@@ -468,6 +498,7 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
         self.min_delta = min_delta
         self.threshold_mode = threshold_mode
         self.cooldown = cooldown
+        self.min_lr = min_lr
         self.tracker = PlateauTracker(
             mode=resolve_mode(mode, monitor),
             patience=patience,

@@ -368,3 +368,72 @@ def test_plateau_state_is_json_and_resumes_the_counters():
         initial_epoch=2,
     )
     assert history.history["batch_size"] == [4, 8]
+
+
+def test_plateau_hybrid_decay_stops_at_min_lr():
+    loader = make_loader()
+    model = recording_model(learning_rate=LR)
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader,
+        monitor="score",
+        factor=2,
+        patience=1,
+        max_batch_size=8,
+        min_lr=0.03,
+    )
+    history = fit(model, loader, [Feed([1.0] * 6), grow], epochs=6)
+    assert grow.min_lr == 0.03
+    assert history.history["batch_size"] == [4, 4, 8, 8, 8, 8]
+    # Targets 4, 8, 16, 32, 64 -> decays 1/2, 1/4, 1/8 above the cap of 8,
+    # each floored at min_lr as Keras' ReduceLROnPlateau does.
+    expected = [LR, LR, LR]
+    for decay in (1 / 2, 1 / 4, 1 / 8):
+        expected.append(max(LR * decay, 0.03))
+    assert expected[-2:] == [0.03, 0.03]
+    np.testing.assert_allclose(
+        history.history["learning_rate"], expected, rtol=1e-6
+    )
+
+
+def test_min_lr_leaves_a_rate_already_below_it_alone():
+    loader = make_loader()
+    model = recording_model(learning_rate=0.01)
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader,
+        monitor="score",
+        factor=2,
+        patience=1,
+        max_batch_size=4,
+        min_lr=0.05,
+    )
+    history = fit(model, loader, [Feed([1.0] * 4), grow], epochs=4)
+    assert history.history["batch_size"] == [4, 4, 4, 4]
+    np.testing.assert_allclose(
+        history.history["learning_rate"], [0.01] * 4, rtol=1e-6
+    )
+
+
+def test_min_lr_must_be_non_negative():
+    with pytest.raises(ValueError, match=r"`min_lr` must be >= 0.*-0.1"):
+        keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+            make_loader(), min_lr=-0.1
+        )
+
+
+def test_min_lr_default_keeps_the_full_decay():
+    loader = make_loader()
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader, monitor="score", factor=2, patience=1, max_batch_size=4
+    )
+    assert grow.min_lr == 0.0
+    history = fit(
+        recording_model(learning_rate=LR),
+        loader,
+        [Feed([1.0] * 4), grow],
+        epochs=4,
+    )
+    np.testing.assert_allclose(
+        history.history["learning_rate"],
+        [LR, LR, LR / 2, LR / 4],
+        rtol=1e-6,
+    )
