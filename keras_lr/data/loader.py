@@ -106,6 +106,9 @@ class _LiveBatchCount:
         return other % self.__index__()
 
 
+# Rows gathered at once by `as_dataset()` pipelines (whole batches).
+_CHUNK_ROWS = 512
+
 _SPE_UNDER_STRATEGY = (
     "`loader.as_dataset()` under a distribution strategy needs "
     "`steps_per_execution=1`: its per-replica pipelines cannot end an "
@@ -439,7 +442,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         (which would open an epoch before its batch size is set). That
         combination needs `steps_per_execution=1` (the per-replica
         pipelines are read without the end-of-data check that ends an
-        epoch inside a multi-step call).
+        epoch inside a multi-step call), and a first batch that splits
+        evenly over the replicas (Keras builds the model from their mean
+        of it; this holds for any input, not only this one).
 
         Args:
             steps_per_execution: A Python int > 0, the model's
@@ -456,8 +461,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             TypeError: if the loader holds an indexable dataset of samples
                 rather than arrays.
             ValueError: inside the scope of a strategy other than
-                `MirroredStrategy`, or with `steps_per_execution` > 1
-                inside a `MirroredStrategy` scope.
+                `MirroredStrategy`; inside a `MirroredStrategy` scope,
+                with `steps_per_execution` > 1 or a first batch that is
+                not a multiple of the number of replicas.
         """
         _checks.check_positive_int("steps_per_execution", steps_per_execution)
         if self._sample_mode:
@@ -479,6 +485,19 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
         if distributed and steps_per_execution > 1:
             raise ValueError(_SPE_UNDER_STRATEGY.format(steps_per_execution))
+        replicas = strategy.num_replicas_in_sync
+        first = min(
+            self._batch_size,
+            self.num_samples - self.position * self._batch_size,
+        )
+        if distributed and first % replicas:
+            raise ValueError(
+                "Under `MirroredStrategy`, the first batch `fit` reads must "
+                f"be a multiple of the {replicas} replicas: Keras builds the "
+                "model from the replicas' mean of that batch, which needs "
+                "equal parts (later batches may split unevenly). Received: "
+                f"a first batch of {first} (batch_size={self._batch_size})"
+            )
         with self._lock:
             self._steps_per_execution = int(steps_per_execution)
             self._dataset_strategy = strategy
@@ -502,7 +521,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             lambda context: self._pipeline(
                 tensors,
                 context.input_pipeline_id,
-                strategy.num_replicas_in_sync,
+                replicas,
             ),
             options,
         )
@@ -515,11 +534,12 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             return tf.nest.map_structure(lambda a: tf.gather(a, ids), tensors)
 
         def share(ids):
-            # Replica `r` takes its slice of the global batch, as Keras'
-            # own split of a batch does (ceil(B / R) each, the last less).
-            size = tf.size(ids, out_type=tf.int64)
+            # Replica `r` takes its slice of a global batch (the last axis
+            # of `ids`), as Keras' own split of a batch does: ceil(B / R)
+            # each, the last replicas less.
+            size = tf.shape(ids, out_type=tf.int64)[-1]
             per = (size + replicas - 1) // replicas
-            return ids[replica * per : (replica + 1) * per]
+            return ids[..., replica * per : (replica + 1) * per]
 
         def open_cycle(_):
             ids, batch_size = tf.numpy_function(
@@ -527,10 +547,30 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
             ids = tf.ensure_shape(ids, [None])
             batch_size = tf.ensure_shape(batch_size, [])
-            batches = tf.data.Dataset.from_tensor_slices(ids).batch(batch_size)
-            if replicas > 1:
-                batches = batches.map(share)
-            return batches.map(gather).prefetch(2)
+            # Samples are gathered a chunk of whole batches at a time (about
+            # _CHUNK_ROWS rows), then served batch by batch: small batches
+            # then cost one gather per chunk rather than one per batch.
+            per_chunk = tf.maximum(_CHUNK_ROWS // batch_size, 1) * batch_size
+            size = tf.size(ids, out_type=tf.int64)
+            chunks = (size + per_chunk - 1) // per_chunk
+
+            def batches(index):
+                part = ids[index * per_chunk : (index + 1) * per_chunk]
+                rows = tf.size(part, out_type=tf.int64)
+                full = rows // batch_size
+                body = tf.reshape(part[: full * batch_size], [full, batch_size])
+                tail = part[full * batch_size :]
+                if replicas > 1:
+                    body, tail = share(body), share(tail)
+                return tf.data.Dataset.from_tensor_slices(
+                    gather(body)
+                ).concatenate(
+                    tf.data.Dataset.from_tensors(gather(tail)).take(
+                        tf.cast(rows > full * batch_size, tf.int64)
+                    )
+                )
+
+            return tf.data.Dataset.range(chunks).flat_map(batches).prefetch(2)
 
         options = tf.data.Options()
         # `repeat()` opens the next cycle only when `fit` asks for its

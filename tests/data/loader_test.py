@@ -494,3 +494,82 @@ def test_history_params_are_json_with_a_batch_size_callback(path):
     # Callbacks reading `params` during training see each epoch's count.
     assert probe.announced == [13, 7, 4]
     assert probe.ran == [13, 7, 4]
+
+
+BIG = 1100
+# 7 -> 157 batches + 1, over several gathered chunks with a tail in the
+# last; 600 -> one full batch and a tail of 500; 1100 -> one batch.
+BIG_SIZES = [7, 16, 600, 1100]
+
+
+def test_as_dataset_batches_equal_the_loaders_own_batches():
+    x, y = id_data(BIG)
+    weights = np.arange(BIG, dtype="float32") / BIG
+    loader = keras_lr.data.GrowingBatchLoader(
+        x, y, sample_weight=weights, batch_size=BIG_SIZES[0], seed=8
+    )
+    iterator = iter(loader.as_dataset())
+    for epoch, size in enumerate(BIG_SIZES):
+        # As `fit` does: set the epoch, then read exactly its batches.
+        loader.begin_epoch(epoch, batch_size=size)
+        assert len(loader) == math.ceil(BIG / size)
+        for index in range(len(loader)):
+            served = next(iterator)
+            for got, want in zip(served, loader[index], strict=True):
+                np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_mirrored_as_dataset_shares_every_batch_over_chunks(two_cpu_strategy):
+    # The first batch splits evenly (see the test below); later ones not.
+    sizes = [8] + BIG_SIZES
+    x, y = id_data(BIG)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=8)
+    with two_cpu_strategy.scope():
+        model = recording_model()
+        data = loader.as_dataset()
+    model.fit(
+        data,
+        steps_per_epoch=loader.steps_per_epoch,
+        epochs=len(sizes),
+        shuffle=False,
+        verbose=0,
+        callbacks=[SetSizes(loader, sizes)],
+    )
+    epochs = epochs_of(model.batches, BIG)
+    assert len(epochs) == len(sizes)
+    empty = 0
+    for size, epoch in zip(sizes, epochs):
+        assert sorted(i for batch in epoch for i in batch) == list(range(BIG))
+        # Replica parts of each global batch: ceil(B / 2) and the rest.
+        # An empty part (a last batch of 1) is recorded in whichever epoch
+        # its replica's step happens to finish: counted over the run.
+        expected = []
+        for batch in expected_batches_of(BIG, size):
+            first = math.ceil(batch / 2)
+            expected += [first, batch - first]
+        empty += expected.count(0)
+        got = sorted(len(b) for b in epoch if b)
+        assert got == sorted(n for n in expected if n)
+    assert empty == 1
+    assert sum(1 for b in model.batches if not b) == empty
+
+
+def expected_batches_of(num_samples, size):
+    full, rest = divmod(num_samples, size)
+    return [size] * full + ([rest] if rest else [])
+
+
+def test_mirrored_as_dataset_needs_a_first_batch_that_splits_evenly(
+    two_cpu_strategy,
+):
+    # Keras builds the model from the replicas' mean of the first batch,
+    # which fails deep in TensorFlow when the parts differ in size.
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=7, seed=3)
+    with two_cpu_strategy.scope():
+        with pytest.raises(ValueError, match="multiple of the 2 replicas"):
+            loader.as_dataset()
+    # A first batch of 2 (the last 2 of 50 samples at batch size 4) does.
+    loader.begin_epoch(0, batch_size=4, position=12)
+    with two_cpu_strategy.scope():
+        loader.as_dataset()
