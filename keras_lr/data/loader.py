@@ -106,8 +106,9 @@ class _LiveBatchCount:
         return other % self.__index__()
 
 
-# Rows gathered at once by `as_dataset()` pipelines (whole batches).
-_CHUNK_ROWS = 512
+# About how many bytes of samples an `as_dataset()` pipeline gathers at
+# once (whole batches, at least one).
+_CHUNK_BYTES = 2**20
 
 _SPE_UNDER_STRATEGY = (
     "`loader.as_dataset()` under a distribution strategy needs "
@@ -509,8 +510,13 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         if self.sample_weight is not None:
             tensors.append(self.sample_weight)
         tensors = tf.nest.map_structure(tf.convert_to_tensor, tuple(tensors))
+        row_bytes = sum(
+            a.dtype.size * math.prod(a.shape[1:])
+            for a in tf.nest.flatten(tensors)
+        )
+        chunk_rows = max(_CHUNK_BYTES // max(row_bytes, 1), 1)
         if not distributed:
-            return self._pipeline(tensors, 0, 1)
+            return self._pipeline(tensors, chunk_rows, 0, 1)
         options = tf.distribute.InputOptions(
             experimental_replication_mode=(
                 tf.distribute.InputReplicationMode.PER_REPLICA
@@ -520,13 +526,14 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         return strategy.distribute_datasets_from_function(
             lambda context: self._pipeline(
                 tensors,
+                chunk_rows,
                 context.input_pipeline_id,
                 replicas,
             ),
             options,
         )
 
-    def _pipeline(self, tensors, replica: int, replicas: int):
+    def _pipeline(self, tensors, chunk_rows: int, replica: int, replicas: int):
         """One endless pipeline: epoch after epoch, each opened lazily."""
         cursor = _Cursor(self)
 
@@ -548,9 +555,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             ids = tf.ensure_shape(ids, [None])
             batch_size = tf.ensure_shape(batch_size, [])
             # Samples are gathered a chunk of whole batches at a time (about
-            # _CHUNK_ROWS rows), then served batch by batch: small batches
-            # then cost one gather per chunk rather than one per batch.
-            per_chunk = tf.maximum(_CHUNK_ROWS // batch_size, 1) * batch_size
+            # _CHUNK_BYTES), then served batch by batch: small batches then
+            # cost one gather per chunk rather than one per batch.
+            per_chunk = tf.maximum(chunk_rows // batch_size, 1) * batch_size
             size = tf.size(ids, out_type=tf.int64)
             chunks = (size + per_chunk - 1) // per_chunk
 

@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lr
+from keras_lr.data import loader as loader_module
 from tests.data.recorder import epochs_of
 from tests.data.recorder import id_data
 from tests.data.recorder import recording_model
@@ -497,12 +498,18 @@ def test_history_params_are_json_with_a_batch_size_callback(path):
 
 
 BIG = 1100
-# 7 -> 157 batches + 1, over several gathered chunks with a tail in the
-# last; 600 -> one full batch and a tail of 500; 1100 -> one batch.
+# With chunks of 512 rows: 7 -> 157 batches + 1, over three chunks with a
+# tail in the last; 600 -> one full batch and a tail of 500; 1100 -> one.
 BIG_SIZES = [7, 16, 600, 1100]
 
 
-def test_as_dataset_batches_equal_the_loaders_own_batches():
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 512 rows of `id_data` (12 bytes a row), not ~87,000."""
+    monkeypatch.setattr(loader_module, "_CHUNK_BYTES", 512 * 12)
+
+
+def test_as_dataset_batches_equal_the_loaders_own_batches(small_chunks):
     x, y = id_data(BIG)
     weights = np.arange(BIG, dtype="float32") / BIG
     loader = keras_lr.data.GrowingBatchLoader(
@@ -519,7 +526,9 @@ def test_as_dataset_batches_equal_the_loaders_own_batches():
                 np.testing.assert_array_equal(got.numpy(), want)
 
 
-def test_mirrored_as_dataset_shares_every_batch_over_chunks(two_cpu_strategy):
+def test_mirrored_as_dataset_shares_every_batch_over_chunks(
+    two_cpu_strategy, small_chunks
+):
     # The first batch splits evenly (see the test below); later ones not.
     sizes = [8] + BIG_SIZES
     x, y = id_data(BIG)
@@ -573,3 +582,17 @@ def test_mirrored_as_dataset_needs_a_first_batch_that_splits_evenly(
     loader.begin_epoch(0, batch_size=4, position=12)
     with two_cpu_strategy.scope():
         loader.as_dataset()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_mirrored_batches_smaller_than_the_replicas(path, two_cpu_strategy):
+    # Batch 1 leaves the second replica an empty part at every step.
+    sizes = [4, 1, 3]
+    model, _, _ = fit_with_sizes(sizes, path=path, strategy=two_cpu_strategy)
+    epochs = epochs_of([b for b in model.batches if b], N)
+    assert len(epochs) == len(sizes)
+    for size, epoch in zip(sizes, epochs):
+        assert sorted(i for batch in epoch for i in batch) == list(range(N))
+        assert max(len(b) for b in epoch) == math.ceil(size / 2)
+    steps = [math.ceil(N / s) for s in sizes]
+    assert model.probe.ran == steps
