@@ -21,6 +21,9 @@ the median over rounds of each input's epoch time (each round's value is
 the median of its timed epochs), the ratio of each loader input to
 `tf.data` (the bar is <= 1.10) as the median of the per-round ratios with
 their range over rounds, and samples per (CPU) second from the medians.
+Then, without a model, the time to read one epoch of each input, and of
+Keras' `PyDataset` path rebuilt from public parts, to show where that
+path's time goes.
 
     PYTHONPATH=. python benchmarks/batch_size_bench.py [--rounds 8]
 
@@ -143,6 +146,60 @@ def measure(x, y, batch_size, args):
     return rounds
 
 
+def input_only(x, y, batch_size, passes):
+    """Microseconds per batch to read one epoch of each input, no model.
+
+    `from_generator(loader[i])` is what Keras' `PyDataset` path runs (a
+    generator over `loader[i]`, prefetched); the same over batches stored
+    in advance isolates the generator round trip from the loader's work.
+    """
+    loader = keras_lr.data.GrowingBatchLoader(
+        x, y, batch_size=batch_size, seed=0
+    )
+    count = len(loader)
+    stored = [loader[i] for i in range(count)]
+    signature = (
+        tf.TensorSpec((None,) + x.shape[1:], tf.as_dtype(x.dtype)),
+        tf.TensorSpec((None,), tf.as_dtype(y.dtype)),
+    )
+
+    def generated(batches):
+        return tf.data.Dataset.from_generator(
+            batches, output_signature=signature
+        ).prefetch(tf.data.AUTOTUNE)
+
+    # Built once; each pass times a fresh iterator over one epoch.
+    inputs = {
+        "loader[i]": None,
+        "from_generator(loader[i])": generated(
+            lambda: (loader[i] for i in range(count))
+        ),
+        "from_generator(stored)": generated(lambda: iter(stored)),
+        "as_dataset": loader.as_dataset().take(count),
+        "tf.data": (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=0)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        ),
+    }
+    seconds = {name: [] for name in inputs}
+    for _ in range(passes):
+        for name, dataset in inputs.items():
+            start = time.perf_counter()
+            if dataset is None:
+                for i in range(count):
+                    loader[i]
+            else:
+                for _ in dataset:
+                    pass
+            seconds[name].append(time.perf_counter() - start)
+    return {
+        name: statistics.median(s[1:]) / count * 1e6
+        for name, s in seconds.items()
+    }
+
+
 def table(results, clock, samples):
     label = ("wall-clock", "CPU (process)")[clock]
     per = ("samples/s", "samples/CPU-s")[clock]
@@ -179,6 +236,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--samples", type=int, default=8192)
+    parser.add_argument("--input-passes", type=int, default=6)
     parser.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[16, 80, 400]
     )
@@ -196,6 +254,17 @@ def main():
     results = {b: measure(x, y, b, args) for b in args.batch_sizes}
     for clock in (0, 1):
         table(results, clock, args.samples)
+    print(
+        "\ninput only, no training: microseconds per batch to read one "
+        f"epoch (eager loop), median of passes 2-{args.input_passes}"
+    )
+    reads = {
+        b: input_only(x, y, b, args.input_passes) for b in args.batch_sizes
+    }
+    names = list(next(iter(reads.values())))
+    print(f"{'batch':>5} " + " ".join(f"{n:>26}" for n in names))
+    for batch_size, row in reads.items():
+        print(f"{batch_size:>5} " + " ".join(f"{row[n]:>26.1f}" for n in names))
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"(load average at the end: {load})")
 
