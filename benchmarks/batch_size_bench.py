@@ -21,9 +21,10 @@ the median over rounds of each input's epoch time (each round's value is
 the median of its timed epochs), the ratio of each loader input to
 `tf.data` (the bar is <= 1.10) as the median of the per-round ratios with
 their range over rounds, and samples per (CPU) second from the medians.
-Then, without a model, the time to read one epoch of each input, and of
-Keras' `PyDataset` path rebuilt from public parts, to show where that
-path's time goes.
+Then, without a model, the time to read one epoch of each input through
+a new iterator (the first batch, which includes making the iterator, and
+each later batch), and of Keras' `PyDataset` path rebuilt from public
+parts, to show where that path's time goes.
 
     PYTHONPATH=. python benchmarks/batch_size_bench.py [--rounds 8]
 
@@ -147,7 +148,11 @@ def measure(x, y, batch_size, args):
 
 
 def input_only(x, y, batch_size, passes):
-    """Microseconds per batch to read one epoch of each input, no model.
+    """Reading one epoch of each input through a new iterator, no model.
+
+    Returns per input the first batch's latency (ms; it includes making
+    the iterator, which Keras does every epoch for `fit(loader)` and once
+    per `fit` for `as_dataset()`) and the time per later batch (us).
 
     `from_generator(loader[i])` is what Keras' `PyDataset` path runs (a
     generator over `loader[i]`, prefetched); the same over batches stored
@@ -183,20 +188,31 @@ def input_only(x, y, batch_size, passes):
             .prefetch(tf.data.AUTOTUNE)
         ),
     }
-    seconds = {name: [] for name in inputs}
+    first = {name: [] for name in inputs}
+    later = {name: [] for name in inputs}
     for _ in range(passes):
         for name, dataset in inputs.items():
             start = time.perf_counter()
             if dataset is None:
-                for i in range(count):
+                loader[0]
+                mid = time.perf_counter()
+                for i in range(1, count):
                     loader[i]
             else:
-                for _ in dataset:
+                iterator = iter(dataset)
+                next(iterator)
+                mid = time.perf_counter()
+                for _ in iterator:
                     pass
-            seconds[name].append(time.perf_counter() - start)
+            end = time.perf_counter()
+            first[name].append(mid - start)
+            later[name].append((end - mid) / (count - 1))
     return {
-        name: statistics.median(s[1:]) / count * 1e6
-        for name, s in seconds.items()
+        name: (
+            statistics.median(first[name][1:]) * 1e3,
+            statistics.median(later[name][1:]) * 1e6,
+        )
+        for name in inputs
     }
 
 
@@ -254,17 +270,23 @@ def main():
     results = {b: measure(x, y, b, args) for b in args.batch_sizes}
     for clock in (0, 1):
         table(results, clock, args.samples)
-    print(
-        "\ninput only, no training: microseconds per batch to read one "
-        f"epoch (eager loop), median of passes 2-{args.input_passes}"
-    )
     reads = {
         b: input_only(x, y, b, args.input_passes) for b in args.batch_sizes
     }
     names = list(next(iter(reads.values())))
-    print(f"{'batch':>5} " + " ".join(f"{n:>26}" for n in names))
-    for batch_size, row in reads.items():
-        print(f"{batch_size:>5} " + " ".join(f"{row[n]:>26.1f}" for n in names))
+    for column, what in enumerate(
+        ("first batch of a new iterator, ms", "each later batch, us")
+    ):
+        print(
+            f"\ninput only, no training, one epoch read in an eager loop "
+            f"(median of passes 2-{args.input_passes}): {what}"
+        )
+        print(f"{'batch':>5} " + " ".join(f"{n:>26}" for n in names))
+        for batch_size, row in reads.items():
+            print(
+                f"{batch_size:>5} "
+                + " ".join(f"{row[n][column]:>26.2f}" for n in names)
+            )
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"(load average at the end: {load})")
 
