@@ -350,7 +350,8 @@ class BatchSizeScheduler(_BatchSizeCallback):
     ```
 
     Args:
-        loader: The `keras_lr.data.GrowingBatchLoader` passed to `fit`.
+        loader: The `keras_lr.data.GrowingBatchLoader` feeding `fit`
+            (itself or through `loader.as_dataset()`).
         schedule: A function `(epoch, batch_size) -> int` or
             `(epoch) -> int`, e.g. `keras_lr.callbacks.grow_batch_at`.
         max_batch_size: A Python int > 0, `"auto"` (default: about
@@ -373,7 +374,8 @@ class BatchSizeScheduler(_BatchSizeCallback):
     grow = keras_lr.callbacks.BatchSizeScheduler(
         loader, keras_lr.callbacks.grow_batch_at([10, 20], factor=5)
     )
-    model.fit(loader, epochs=30, shuffle=False, callbacks=[grow])
+    model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
+              epochs=30, shuffle=False, callbacks=[grow])
     ```
 
     Reference:
@@ -436,7 +438,8 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
     ```
 
     Args:
-        loader: The `keras_lr.data.GrowingBatchLoader` passed to `fit`.
+        loader: The `keras_lr.data.GrowingBatchLoader` feeding `fit`
+            (itself or through `loader.as_dataset()`).
         monitor: A string. The quantity to monitor, e.g. `"val_loss"`.
         factor: A Python number > 1. The batch grows to `batch * factor`.
         patience: A Python int >= 0. Epochs without improvement before
@@ -463,8 +466,9 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
         loader, monitor="val_loss", factor=2, patience=3
     )
-    model.fit(loader, validation_data=(x_val, y_val), epochs=50,
-              shuffle=False, callbacks=[grow])
+    model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
+              validation_data=(x_val, y_val), epochs=50, shuffle=False,
+              callbacks=[grow])
     ```
 
     Reference:

@@ -128,13 +128,12 @@ def test_every_epoch_sees_every_sample_once_and_steps_are_right(
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("steps_per_execution", [1, 3])
-def test_four_batch_sizes_trace_the_train_step_at_most_twice(
-    path, steps_per_execution
-):
+def test_four_batch_sizes_trace_the_train_step_once(path, steps_per_execution):
+    # The issue allows two traces; the unknown batch dimension gives one.
     model, _, _ = fit_with_sizes(
         SIZES, steps_per_execution=steps_per_execution, path=path
     )
-    assert 1 <= model.traces <= 2
+    assert model.traces == 1
 
 
 @pytest.mark.parametrize("path", PATHS)
