@@ -28,7 +28,7 @@ parts, to show where that path's time goes.
 
     PYTHONPATH=. python benchmarks/batch_size_bench.py [--rounds 8]
 
-Takes about 2 minutes on 2 busy CPU cores.
+A run took about a minute on 2 busy CPU cores.
 """
 
 import argparse
