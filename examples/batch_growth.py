@@ -17,7 +17,7 @@ two plots and README.md to `--out`.
 
     PYTHONPATH=. python examples/batch_growth.py --out saved_runs/batch_growth
 
-Takes about 3 minutes on 2 busy CPU cores.
+Two runs took 35.0 s and 42.8 s (total wall time) on 2 busy CPU cores.
 """
 
 import argparse

@@ -15,7 +15,6 @@ import numbers
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
 from keras_lr import _checks
 from keras_lr import _lr_control
@@ -24,6 +23,7 @@ from keras_lr.callbacks._monitor import THRESHOLD_MODES
 from keras_lr.callbacks._monitor import PlateauTracker
 from keras_lr.callbacks._monitor import resolve_mode
 from keras_lr.callbacks._stateful import StatefulCallback
+from keras_lr.data import loader as loader_module
 from keras_lr.data.loader import GrowingBatchLoader
 
 COUPLINGS = (None, "linear", "sqrt")
@@ -85,6 +85,9 @@ def _scalar(value) -> float:
 class _BatchSizeCallback(StatefulCallback):
     """What the batch-size callbacks share: cap, hand-over, logs, state."""
 
+    # No floor on the hybrid's decay unless a subclass takes `min_lr`.
+    min_lr = 0.0
+
     def __init__(self, loader, max_batch_size, lr_coupling, verbose):
         super().__init__()
         if not isinstance(loader, GrowingBatchLoader):
@@ -102,6 +105,7 @@ class _BatchSizeCallback(StatefulCallback):
         self.initial_batch_size = loader.batch_size
         self.cap = self._resolve_cap(max_batch_size)
         self._resuming = False
+        self._publishes_steps = False
         self._reset()
 
     def _resolve_cap(self, max_batch_size) -> int:
@@ -162,56 +166,95 @@ class _BatchSizeCallback(StatefulCallback):
         previous = self.loader.batch_size
         self.target_batch_size = target
         self.loader.batch_size = actual
-        if multiplier != self.lr_multiplier:
-            new_lr = _lr_control.multiply_learning_rate(
-                self.model, multiplier / self.lr_multiplier
-            )
-            self.lr_multiplier = multiplier
+        wanted = multiplier / self.lr_multiplier
+        factor = self._floored(wanted)
+        if factor != 1.0:
+            new_lr = _lr_control.multiply_learning_rate(self.model, factor)
             if self.verbose:
                 print(
                     f"\nEpoch {epoch + 1}: {type(self).__name__} setting the "
                     f"learning rate to {new_lr:.6g} (batch target {target}, "
                     f"cap {self.cap})."
                 )
+        # The multiplier actually applied: the schedule's own unless
+        # `min_lr` held the rate up.
+        if factor == wanted:
+            self.lr_multiplier = multiplier
+        else:
+            self.lr_multiplier *= factor
         if self.verbose and actual != previous:
             print(
                 f"\nEpoch {epoch + 1}: {type(self).__name__} setting the "
                 f"batch size to {actual}."
             )
 
+    def _floored(self, factor: float) -> float:
+        """`factor`, raised so that a cut leaves the rate >= `min_lr`.
+
+        As Keras' `ReduceLROnPlateau`: the new rate is
+        `max(rate * factor, min_lr)`, and a rate already at or below
+        `min_lr` is left alone (compared in float32, as the optimizer
+        holds it).
+        """
+        if factor >= 1.0 or self.min_lr <= 0:
+            return factor
+        current = _lr_control.current_learning_rate(self.model.optimizer)
+        if not current > np.float32(self.min_lr):
+            return 1.0
+        return max(factor, float(self.min_lr) / current)
+
     # Keras hooks --------------------------------------------------------
 
-    def _check_dataset_path(self) -> None:
-        """`as_dataset()` is only exact on one device, one step per call."""
-        if (
-            tf.distribute.has_strategy()
-            or self.model.distribute_strategy
-            is not tf.distribute.get_strategy()
-        ):
+    def _prepare_input(self) -> None:
+        """Hands the model's `steps_per_execution` to the loader.
+
+        `as_dataset()` pipelines end each epoch by it. When `fit` reads
+        such a pipeline, the combinations it cannot serve exactly are
+        refused here, before the first step.
+        """
+        steps_per_execution = int(getattr(self.model, "steps_per_execution", 1))
+        self.loader._steps_per_execution = steps_per_execution
+        if self.loader._last_input != "dataset":
+            return
+        strategy = self.model.distribute_strategy
+        if strategy is not self.loader._dataset_strategy:
             raise ValueError(
-                "`loader.as_dataset()` cannot be used under a distribution "
-                "strategy: its input pipeline prefetches across epochs, so "
-                "a new batch size would take effect late. Pass the loader "
-                "itself to `fit` instead."
+                "`loader.as_dataset()` was built outside the distribution "
+                "strategy of the model: call it inside the same "
+                "`strategy.scope()` (Keras' own distribution of a dataset "
+                "prefetches across epochs, so a new batch size would take "
+                f"effect late). Model strategy: {type(strategy).__name__}; "
+                "dataset built under: "
+                f"{type(self.loader._dataset_strategy).__name__}"
             )
-        if getattr(self.model, "steps_per_execution", 1) > 1:
+        if self.loader._dataset_distributed and steps_per_execution > 1:
             raise ValueError(
-                "`loader.as_dataset()` cannot be used with "
-                "`steps_per_execution` > 1: `fit` then runs whole "
-                "executions past the end of an epoch whose number of "
-                "batches is not a multiple of it. Pass the loader itself "
-                "to `fit` instead. Received: steps_per_execution="
-                f"{self.model.steps_per_execution}"
+                loader_module._SPE_UNDER_STRATEGY.format(steps_per_execution)
             )
 
+    def _publish_steps(self) -> None:
+        """Puts the current step count in `params` as a plain `int`.
+
+        `fit` stores the loader's live count in the `params` dict it shares
+        with every callback (and `History`). The progress bar and the epoch
+        loop keep their own reference to it, so they stay right; the dict
+        gets a JSON-serializable number, this epoch's.
+        """
+        params = self.params or {}
+        steps = params.get("steps")
+        if steps is self.loader.num_batches or self._publishes_steps:
+            params["steps"] = int(self.loader.num_batches)
+            self._publishes_steps = True
+
     def on_train_begin(self, logs=None):
-        if self.loader._dataset_made:
-            self._check_dataset_path()
+        self._prepare_input()
+        self._publishes_steps = False
         if self._resuming:
             self._resuming = False
-            return
-        self._reset()
-        self.loader.batch_size = self.initial_batch_size
+        else:
+            self._reset()
+            self.loader.batch_size = self.initial_batch_size
+        self._publish_steps()
 
     def _scheduled_target(self, epoch: int) -> int | None:
         """The new target at the start of `epoch`, `None` to keep it."""
@@ -229,6 +272,7 @@ class _BatchSizeCallback(StatefulCallback):
         self.epoch = epoch
         self.epoch_batch_size = self.loader.batch_size
         self.epoch_start_updates = self._updates() - position
+        self._publish_steps()
 
     def _updates(self) -> int:
         return int(_scalar(self.model.optimizer.iterations))
@@ -306,7 +350,8 @@ class BatchSizeScheduler(_BatchSizeCallback):
     ```
 
     Args:
-        loader: The `keras_lr.data.GrowingBatchLoader` passed to `fit`.
+        loader: The `keras_lr.data.GrowingBatchLoader` feeding `fit`
+            (itself or through `loader.as_dataset()`).
         schedule: A function `(epoch, batch_size) -> int` or
             `(epoch) -> int`, e.g. `keras_lr.callbacks.grow_batch_at`.
         max_batch_size: A Python int > 0, `"auto"` (default: about
@@ -329,7 +374,8 @@ class BatchSizeScheduler(_BatchSizeCallback):
     grow = keras_lr.callbacks.BatchSizeScheduler(
         loader, keras_lr.callbacks.grow_batch_at([10, 20], factor=5)
     )
-    model.fit(loader, epochs=30, shuffle=False, callbacks=[grow])
+    model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
+              epochs=30, shuffle=False, callbacks=[grow])
     ```
 
     Reference:
@@ -388,11 +434,12 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
     if epochs_without_improvement == patience:
         target = target * factor
         batch_size = min(target, max_batch_size)
-        lr = lr * (growth not possible within the cap)
+        lr = max(lr * (growth not possible within the cap), min_lr)
     ```
 
     Args:
-        loader: The `keras_lr.data.GrowingBatchLoader` passed to `fit`.
+        loader: The `keras_lr.data.GrowingBatchLoader` feeding `fit`
+            (itself or through `loader.as_dataset()`).
         monitor: A string. The quantity to monitor, e.g. `"val_loss"`.
         factor: A Python number > 1. The batch grows to `batch * factor`.
         patience: A Python int >= 0. Epochs without improvement before
@@ -404,6 +451,11 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
         max_batch_size: As in `BatchSizeScheduler` (default `"auto"`).
         lr_coupling: As in `BatchSizeScheduler`.
         verbose: A Python int. 1 prints a message at each change.
+        min_lr: A Python float >= 0. Lower bound on the learning rate when
+            growth beyond `max_batch_size` is applied as decay, as in
+            `keras.callbacks.ReduceLROnPlateau`: the rate becomes
+            `max(rate * decay, min_lr)`, and a rate already at or below
+            `min_lr` is left alone.
 
     Raises:
         ValueError: if `factor` <= 1 or another argument is out of range.
@@ -414,8 +466,9 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
         loader, monitor="val_loss", factor=2, patience=3
     )
-    model.fit(loader, validation_data=(x_val, y_val), epochs=50,
-              shuffle=False, callbacks=[grow])
+    model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
+              validation_data=(x_val, y_val), epochs=50, shuffle=False,
+              callbacks=[grow])
     ```
 
     Reference:
@@ -436,8 +489,10 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
         max_batch_size="auto",
         lr_coupling=None,
         verbose=0,
+        min_lr=0.0,
     ):
         _check_growth_factor(factor)
+        _checks.check_non_negative("min_lr", min_lr)
         _checks.check_choice("mode", mode, MODES)
         _checks.check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
         self.monitor = monitor
@@ -447,6 +502,7 @@ class IncreaseBatchSizeOnPlateau(_BatchSizeCallback):
         self.min_delta = min_delta
         self.threshold_mode = threshold_mode
         self.cooldown = cooldown
+        self.min_lr = min_lr
         self.tracker = PlateauTracker(
             mode=resolve_mode(mode, monitor),
             patience=patience,

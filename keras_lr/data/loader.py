@@ -1,6 +1,7 @@
 """A data loader whose batch size can change between epochs inside `fit`."""
 
 import math
+import threading
 import warnings
 
 import keras
@@ -105,6 +106,71 @@ class _LiveBatchCount:
         return other % self.__index__()
 
 
+# About how many bytes of samples an `as_dataset()` pipeline gathers at
+# once (whole batches, at least one).
+_CHUNK_BYTES = 2**20
+
+_SPE_UNDER_STRATEGY = (
+    "`loader.as_dataset()` under a distribution strategy needs "
+    "`steps_per_execution=1`: its per-replica pipelines cannot end an "
+    "epoch in the middle of a multi-step call. Pass the loader itself to "
+    "`fit` instead. Received: steps_per_execution={}"
+)
+
+
+class _Cursor:
+    """Which epoch one `as_dataset()` pipeline opens next.
+
+    A pipeline (one per replica under `MirroredStrategy`) calls
+    `next_cycle` from its own thread each time `fit` asks for a batch past
+    the end of the previous cycle. A cycle is either an epoch (the ids of
+    the samples still to serve, and the batch size), or, right after an
+    epoch whose number of batches is not a multiple of
+    `steps_per_execution`, an empty cycle: `fit`'s multi-step call sees it
+    as the end of the data and stops there instead of running into the
+    next epoch, and the next call opens the next epoch.
+
+    When the epoch was set from Python since the last cycle (a batch-size
+    callback's `begin_epoch`, `set_state`), the cycle follows it, at its
+    start position; otherwise the pipeline advances to the next epoch on
+    its own, so a loader without a callback still reshuffles every epoch.
+    """
+
+    def __init__(self, loader):
+        self._loader = loader
+        self._generation = None
+        self._opened = 0
+        self._end_due = False
+
+    def next_cycle(self):
+        loader = self._loader
+        with loader._lock:
+            generation = loader._generation
+            batch_size = loader._batch_size
+            epoch = loader.epoch
+            position = loader.position
+            steps_per_execution = loader._steps_per_execution
+        if self._end_due and generation == self._generation:
+            self._end_due = False
+            return np.zeros(0, np.int64), np.int64(batch_size)
+        # An end owed by an epoch that was cut short (`stop_training`) is
+        # void once Python has set the next epoch.
+        self._end_due = False
+        if generation != self._generation:
+            self._generation = generation
+            self._opened = 0
+        epoch += self._opened
+        if self._opened:
+            position = 0
+        self._opened += 1
+        total = math.ceil(loader.num_samples / batch_size)
+        position = min(position, total)
+        self._end_due = (total - position) % steps_per_execution != 0
+        order = loader._order_for(epoch)
+        ids = order[position * batch_size :].astype(np.int64)
+        return ids, np.int64(batch_size)
+
+
 def _is_array(value) -> bool:
     return hasattr(value, "shape") and hasattr(value, "__getitem__")
 
@@ -130,9 +196,17 @@ class GrowingBatchLoader(keras.utils.PyDataset):
     warning does not appear. The batch dimension of the input signature is
     unknown, so the compiled train step is traced once for all sizes.
 
-    For array data on one device, `fit(loader.as_dataset(),
-    steps_per_epoch=loader.steps_per_epoch)` gives the same behaviour
-    through a native `tf.data` pipeline, without a Python call per batch.
+    Two ways to feed `fit`, with the same epochs:
+
+    - `fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch)`:
+      a native `tf.data` pipeline, no Python call per batch. For array
+      data; on one device with any `steps_per_execution`, and under
+      `MirroredStrategy` (built inside its scope) with
+      `steps_per_execution=1`. See `as_dataset()`.
+    - `fit(loader)`: Keras' `PyDataset` path, which calls the loader from
+      Python for every batch (through `tf.data.Dataset.from_generator`),
+      slower for small batches. For indexable datasets of samples, and
+      for a distribution strategy with `steps_per_execution` > 1.
 
     The loader shuffles samples itself; pass `shuffle=False` to `fit`.
     (With `shuffle=True`, Keras additionally permutes the order of the
@@ -164,7 +238,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
     grow = keras_lr.callbacks.BatchSizeScheduler(
         loader, keras_lr.callbacks.grow_batch_at([10, 20], factor=5)
     )
-    model.fit(loader, epochs=30, shuffle=False, callbacks=[grow])
+    model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
+              epochs=30, shuffle=False, callbacks=[grow])
     ```
 
     Reference:
@@ -209,6 +284,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         self.seed = seed
+        # Guards what `as_dataset()` pipelines read from their own threads.
+        self._lock = threading.Lock()
         self._batch_size = None
         self.batch_size = batch_size
         self.epoch = 0
@@ -216,8 +293,13 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self._in_epoch = False
         self._count = _LiveBatchCount(self)
         self._order = self._permutation(0)
-        self._tf_vars = None
-        self._dataset_made = False
+        # Bumped whenever the epoch is set from Python, so `as_dataset()`
+        # pipelines know whether to follow it or to advance on their own.
+        self._generation = 0
+        self._steps_per_execution = 1
+        self._dataset_strategy = None
+        self._dataset_distributed = False
+        self._last_input = None
 
     def _check_lengths(self) -> int:
         if self._sample_mode:
@@ -278,8 +360,6 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
             value = self.num_samples
         self._batch_size = int(value)
-        if getattr(self, "_tf_vars", None) is not None:
-            self._tf_vars["batch_size"].assign(self._batch_size)
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if not self.shuffle:
@@ -309,11 +389,14 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         _checks.check_non_negative_int("position", position)
         if batch_size is not None:
             self.batch_size = batch_size
+        order = self._order
         if epoch != self.epoch or self.shuffle is False:
-            self._order = self._permutation(epoch)
-        self.epoch = int(epoch)
-        self.position = int(position)
-        self._sync_tf_vars()
+            order = self._permutation(epoch)
+        with self._lock:
+            self._order = order
+            self.epoch = int(epoch)
+            self.position = int(position)
+            self._generation += 1
 
     @property
     def num_batches(self):
@@ -325,107 +408,196 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         """The current number of batches per epoch, for `as_dataset()`.
 
         Pass it as `fit(..., steps_per_epoch=loader.steps_per_epoch)`: it
-        is a live view (see `num_batches`), not a frozen `int`.
+        is a live view (see `num_batches`), not a frozen `int`. `fit` puts
+        it in `history.params["steps"]`; the batch-size callbacks replace
+        that entry by a plain `int` (the current count) at the start of
+        training and of every epoch, so the params stay JSON-serializable.
         """
         return self._count
 
-    def _sync_tf_vars(self) -> None:
-        if self._tf_vars is not None:
-            self._tf_vars["batch_size"].assign(self._batch_size)
-            self._tf_vars["epoch"].assign(self.epoch)
-            self._tf_vars["position"].assign(self.position)
+    def as_dataset(self, steps_per_execution: int = 1):
+        """The same epochs as a native `tf.data` pipeline, for array data.
 
-    def as_dataset(self) -> tf.data.Dataset:
-        """The same epochs as a native, endless `tf.data` pipeline.
-
-        Faster than passing the loader itself (no Python call per batch),
-        for array data on a single device. Each epoch's batch size,
-        permutation and start position are read when `fit` asks for the
-        epoch's first batch, i.e. after the callbacks' `on_epoch_begin`;
-        prefetching happens only within an epoch. Use it as
+        The fast way to feed `fit` (no Python call per batch). Every
+        behaviour of the loader holds: each epoch is the loader's own
+        permutation of all samples (the same order the loader serves), at
+        the batch size and start position in force when `fit` asks for the
+        epoch's first batch, i.e. after the callbacks' `on_epoch_begin`.
+        Use it with the live step count:
 
         ```python
         model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
                   shuffle=False, callbacks=[grow])
         ```
 
-        The permutation of epoch `e` is a seeded in-graph shuffle of
-        `(seed, e)`: reproducible, but not the order the loader itself
-        serves. Not for distribution strategies: their input pipelines
-        prefetch across the epoch boundary, so the batch-size callbacks
-        refuse this path under one (pass the loader itself there).
+        With `steps_per_execution` > 1, `fit` asks for up to that many
+        batches per call; the pipeline then ends each epoch whose number
+        of batches is not a multiple of it with one empty read, so that no
+        call runs into the next epoch. The batch-size callbacks set this
+        from the model; without them, pass the model's value here.
+
+        Under a `tf.distribute.MirroredStrategy`, call it inside
+        `strategy.scope()`: it then returns a distributed dataset with one
+        pipeline per replica, each taking its share of every global batch,
+        without the prefetching across epochs of Keras' own distribution
+        (which would open an epoch before its batch size is set). That
+        combination needs `steps_per_execution=1` (the per-replica
+        pipelines are read without the end-of-data check that ends an
+        epoch inside a multi-step call), and a first batch that splits
+        evenly over the replicas (Keras builds the model from their mean
+        of it; this holds for any input, not only this one).
+
+        Args:
+            steps_per_execution: A Python int > 0, the model's
+                `steps_per_execution` (only needed without a batch-size
+                callback).
 
         Returns:
-            An infinite `tf.data.Dataset` of `(x, y, sample_weight)`
-            batches (as many entries as the loader has).
+            An endless `tf.data.Dataset` of `(x, y, sample_weight)` batches
+            (as many entries as the loader has), or, inside a
+            `MirroredStrategy` scope, a `tf.distribute.DistributedDataset`
+            of them.
 
         Raises:
             TypeError: if the loader holds an indexable dataset of samples
                 rather than arrays.
+            ValueError: inside the scope of a strategy other than
+                `MirroredStrategy`; inside a `MirroredStrategy` scope,
+                with `steps_per_execution` > 1 or a first batch that is
+                not a multiple of the number of replicas.
         """
+        _checks.check_positive_int("steps_per_execution", steps_per_execution)
         if self._sample_mode:
             raise TypeError(
                 "`as_dataset()` needs array data; this loader holds an "
                 f"indexable dataset of type {type(self.x).__name__}. Pass "
                 "the loader itself to `fit`."
             )
-        if self._tf_vars is None:
-            with tf.init_scope():
-                self._tf_vars = {
-                    name: tf.Variable(0, dtype=tf.int64, trainable=False)
-                    for name in ("batch_size", "epoch", "position")
-                }
-            self._sync_tf_vars()
+        strategy = tf.distribute.get_strategy()
+        distributed = tf.distribute.has_strategy()
+        if distributed and not isinstance(
+            strategy, tf.distribute.MirroredStrategy
+        ):
+            raise ValueError(
+                "`as_dataset()` supports the default strategy and "
+                "`tf.distribute.MirroredStrategy`. Received: a "
+                f"{type(strategy).__name__} scope. Pass the loader itself "
+                "to `fit`."
+            )
+        if distributed and steps_per_execution > 1:
+            raise ValueError(_SPE_UNDER_STRATEGY.format(steps_per_execution))
+        replicas = strategy.num_replicas_in_sync
+        first = min(
+            self._batch_size,
+            self.num_samples - self.position * self._batch_size,
+        )
+        if distributed and first % replicas:
+            raise ValueError(
+                "Under `MirroredStrategy`, the first batch `fit` reads must "
+                f"be a multiple of the {replicas} replicas: Keras builds the "
+                "model from the replicas' mean of that batch, which needs "
+                "equal parts (later batches may split unevenly). Received: "
+                f"a first batch of {first} (batch_size={self._batch_size})"
+            )
+        with self._lock:
+            self._steps_per_execution = int(steps_per_execution)
+            self._dataset_strategy = strategy
+            self._dataset_distributed = distributed
+            self._last_input = "dataset"
         tensors = [self.x]
         if self.y is not None or self.sample_weight is not None:
             tensors.append(self.y)
         if self.sample_weight is not None:
             tensors.append(self.sample_weight)
         tensors = tf.nest.map_structure(tf.convert_to_tensor, tuple(tensors))
-        variables = self._tf_vars
-        num_samples = self.num_samples
-        seed = self.seed
-        shuffle = self.shuffle
+        row_bytes = sum(
+            a.dtype.size * math.prod(a.shape[1:])
+            for a in tf.nest.flatten(tensors)
+        )
+        chunk_rows = max(_CHUNK_BYTES // max(row_bytes, 1), 1)
+        if not distributed:
+            return self._pipeline(tensors, chunk_rows, 0, 1)
+        options = tf.distribute.InputOptions(
+            experimental_replication_mode=(
+                tf.distribute.InputReplicationMode.PER_REPLICA
+            ),
+            experimental_fetch_to_device=False,
+        )
+        return strategy.distribute_datasets_from_function(
+            lambda context: self._pipeline(
+                tensors,
+                chunk_rows,
+                context.input_pipeline_id,
+                replicas,
+            ),
+            options,
+        )
 
-        def open_epoch(_):
-            batch_size = variables["batch_size"].read_value()
-            epoch = variables["epoch"].read_value()
-            position = variables["position"].read_value()
-            ids = tf.range(num_samples, dtype=tf.int64)
-            if shuffle:
-                ids = tf.random.experimental.stateless_shuffle(
-                    ids, seed=tf.stack([tf.constant(seed, tf.int64), epoch])
-                )
-            # Without a callback setting it, the next epoch is the next
-            # one; a callback's `begin_epoch` overwrites these.
-            with tf.control_dependencies([batch_size, epoch, position]):
-                advance = [
-                    variables["epoch"].assign_add(1),
-                    variables["position"].assign(0),
-                ]
-            with tf.control_dependencies(advance):
-                ids = tf.identity(ids[position * batch_size :])
-            return (
-                tf.data.Dataset.from_tensor_slices(ids)
-                .batch(batch_size)
-                .map(
-                    lambda batch: tf.nest.map_structure(
-                        lambda a: tf.gather(a, batch), tensors
+    def _pipeline(self, tensors, chunk_rows: int, replica: int, replicas: int):
+        """One endless pipeline: epoch after epoch, each opened lazily."""
+        cursor = _Cursor(self)
+
+        def gather(ids):
+            return tf.nest.map_structure(lambda a: tf.gather(a, ids), tensors)
+
+        def share(ids):
+            # Replica `r` takes its slice of a global batch (the last axis
+            # of `ids`), as Keras' own split of a batch does: ceil(B / R)
+            # each, the last replicas less.
+            size = tf.shape(ids, out_type=tf.int64)[-1]
+            per = (size + replicas - 1) // replicas
+            return ids[..., replica * per : (replica + 1) * per]
+
+        def open_cycle(_):
+            ids, batch_size = tf.numpy_function(
+                cursor.next_cycle, [], (tf.int64, tf.int64), stateful=True
+            )
+            ids = tf.ensure_shape(ids, [None])
+            batch_size = tf.ensure_shape(batch_size, [])
+            # Samples are gathered a chunk of whole batches at a time (about
+            # _CHUNK_BYTES), then served batch by batch: small batches then
+            # cost one gather per chunk rather than one per batch.
+            per_chunk = tf.maximum(chunk_rows // batch_size, 1) * batch_size
+            size = tf.size(ids, out_type=tf.int64)
+            chunks = (size + per_chunk - 1) // per_chunk
+
+            def batches(index):
+                part = ids[index * per_chunk : (index + 1) * per_chunk]
+                rows = tf.size(part, out_type=tf.int64)
+                full = rows // batch_size
+                body = tf.reshape(part[: full * batch_size], [full, batch_size])
+                tail = part[full * batch_size :]
+                if replicas > 1:
+                    body, tail = share(body), share(tail)
+                return tf.data.Dataset.from_tensor_slices(
+                    gather(body)
+                ).concatenate(
+                    tf.data.Dataset.from_tensors(gather(tail)).take(
+                        tf.cast(rows > full * batch_size, tf.int64)
                     )
                 )
-                .prefetch(2)
-            )
+
+            return tf.data.Dataset.range(chunks).flat_map(batches).prefetch(2)
 
         options = tf.data.Options()
-        # An injected prefetch after `flat_map` would open the next epoch
-        # before the callbacks have set its batch size.
+        # `repeat()` opens the next cycle only when `fit` asks for its
+        # first batch, and passes the empty cycle that ends an epoch on to
+        # `fit` as an end of data. Any prefetch after it (such as the one
+        # tf.data injects by default) would read ahead into the next epoch
+        # and turn that end into a permanent one.
         options.experimental_optimization.inject_prefetch = False
-        self._dataset_made = True
         return (
-            tf.data.Dataset.range(2**62)
-            .flat_map(open_epoch)
+            tf.data.Dataset.from_tensors(np.int64(0))
+            .flat_map(open_cycle)
+            .repeat()
             .with_options(options)
         )
+
+    def _order_for(self, epoch: int) -> np.ndarray:
+        with self._lock:
+            if epoch == self.epoch:
+                return self._order
+        return self._permutation(epoch)
 
     def __len__(self):
         return self._current_num_batches()
@@ -475,9 +647,12 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self._in_epoch = True
 
     def on_epoch_end(self):
+        # Only `fit(loader)` calls this (also once before training): the
+        # batch-size callbacks learn which input `fit` is reading.
+        self._last_input = "loader"
         # Without a callback driving it, the loader moves to a new
-        # permutation after each epoch it served. `fit` also calls this
-        # once before training; `_in_epoch` keeps that call from counting.
+        # permutation after each epoch it served. `_in_epoch` keeps the
+        # call before training from counting.
         if self._in_epoch:
             self._in_epoch = False
             self.begin_epoch(self.epoch + 1)
@@ -504,8 +679,11 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self.seed = int(state["seed"])
         self.shuffle = bool(state["shuffle"])
         self.batch_size = int(state["batch_size"])
-        self.epoch = int(state["epoch"])
-        self.position = int(state["position"])
-        self._order = self._permutation(self.epoch)
+        epoch = int(state["epoch"])
+        order = self._permutation(epoch)
+        with self._lock:
+            self.epoch = epoch
+            self.position = int(state["position"])
+            self._order = order
+            self._generation += 1
         self._in_epoch = False
-        self._sync_tf_vars()

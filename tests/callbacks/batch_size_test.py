@@ -13,13 +13,6 @@ import keras_lr
 from tests.data.recorder import epochs_of
 from tests.data.recorder import id_data
 from tests.data.recorder import recording_model
-from tests.data.recorder import two_cpu_mirrored_strategy
-
-
-@pytest.fixture
-def mirrored():
-    return two_cpu_mirrored_strategy()
-
 
 N = 50
 LR = 0.1
@@ -34,7 +27,9 @@ def make_loader(batch_size=4, num_samples=N, seed=0):
 
 def fit(model, loader, callbacks, epochs, path="loader", **kw):
     if path == "as_dataset":
-        data = loader.as_dataset()
+        # Inside the model's strategy scope, as `as_dataset()` asks.
+        with model.distribute_strategy.scope():
+            data = loader.as_dataset()
         kw["steps_per_epoch"] = loader.steps_per_epoch
     else:
         data = loader
@@ -104,10 +99,16 @@ def test_one_argument_schedule():
     assert history.history["updates"] == cumulative_updates([5, 10, 25])
 
 
-@pytest.mark.parametrize("path", ["loader", "as_dataset"])
-def test_hybrid_hands_over_to_lr_decay_at_the_cap(path):
+PATHS = ["loader", "as_dataset"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_hybrid_hands_over_to_lr_decay_at_the_cap(path, steps_per_execution):
     loader = make_loader()
-    model = recording_model(learning_rate=LR)
+    model = recording_model(
+        learning_rate=LR, steps_per_execution=steps_per_execution
+    )
     grow = keras_lr.callbacks.BatchSizeScheduler(
         loader, keras_lr.callbacks.grow_batch_at([1, 2, 3], 2), 10
     )
@@ -120,7 +121,10 @@ def test_hybrid_hands_over_to_lr_decay_at_the_cap(path):
         rtol=1e-6,
     )
     assert history.history["updates"] == cumulative_updates([4, 8, 10, 10])
-    assert model.traces == 1
+    for size, epoch in zip([4, 8, 10, 10], epochs_of(model.batches, N)):
+        assert sorted(i for b in epoch for i in b) == list(range(N))
+        assert max(len(b) for b in epoch) == size
+    assert model.traces <= 2
 
 
 def test_hybrid_on_a_scheduled_rate_traces_at_most_twice():
@@ -169,8 +173,11 @@ def test_lr_coupling_rules(coupling, rule):
     )
 
 
-@pytest.mark.parametrize("path", ["loader", "as_dataset"])
-def test_plateau_grows_at_the_epoch_keras_patience_gives(path):
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_plateau_grows_at_the_epoch_keras_patience_gives(
+    path, steps_per_execution
+):
     values = [1.0, 0.9, 0.95, 0.96, 0.97, 0.8, 0.85, 0.86, 0.87]
     loader = make_loader()
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
@@ -181,7 +188,7 @@ def test_plateau_grows_at_the_epoch_keras_patience_gives(path):
         min_delta=0.0,
         max_batch_size=None,
     )
-    model = recording_model()
+    model = recording_model(steps_per_execution=steps_per_execution)
     history = fit(model, loader, [Feed(values), grow], epochs=9, path=path)
     expected = keras_plateau_reference(values, patience=2, factor=2, batch=4)
     assert expected == [4, 4, 4, 4, 8, 8, 8, 8, 16]
@@ -218,11 +225,13 @@ def test_two_fits_start_fresh():
     assert history.history["batch_size"] == [4, 8, 16]
 
 
-@pytest.mark.parametrize("path", ["loader", "as_dataset"])
-def test_mid_epoch_resume_serves_exactly_the_rest(path):
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_mid_epoch_resume_serves_exactly_the_rest(path, steps_per_execution):
     class StopAt(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            if self.params and self._epoch == 2 and batch == 1:
+            # After 2 steps (one step per call) or 3 (one call of 3).
+            if self._epoch == 2 and batch >= 1:
                 self.model.stop_training = True
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -231,22 +240,23 @@ def test_mid_epoch_resume_serves_exactly_the_rest(path):
     schedule = keras_lr.callbacks.grow_batch_at([1, 2], 2)
     loader = make_loader(seed=4)
     grow = keras_lr.callbacks.BatchSizeScheduler(loader, schedule, None)
-    first = recording_model()
+    first = recording_model(steps_per_execution=steps_per_execution)
     fit(first, loader, [grow, StopAt()], epochs=4, path=path)
+    done_steps = 2 if steps_per_execution == 1 else 3
     state = grow.get_state()
-    assert state["position"] == 2
+    assert state["position"] == done_steps
     assert state["loader"]["batch_size"] == 16
 
     loader2 = make_loader(seed=99)
     grow2 = keras_lr.callbacks.BatchSizeScheduler(loader2, schedule, None)
     grow2.set_state(state)
-    second = recording_model()
+    second = recording_model(steps_per_execution=steps_per_execution)
     history = fit(
         second, loader2, [grow2], epochs=4, initial_epoch=2, path=path
     )
     assert history.history["batch_size"] == [16, 16]
-    done = [i for b in first.batches[-2:] for i in b]
-    rest_batches = second.batches[: math.ceil(N / 16) - 2]
+    done = [i for b in first.batches[-done_steps:] for i in b]
+    rest_batches = second.batches[: math.ceil(N / 16) - done_steps]
     rest = [i for b in rest_batches for i in b]
     assert sorted(done + rest) == list(range(N))
     assert epochs_of(second.batches[len(rest_batches) :], N)
@@ -314,14 +324,15 @@ def test_schedule_returning_zero_is_an_error():
         fit(recording_model(), loader, [grow], epochs=1)
 
 
-def test_hybrid_under_mirrored_strategy(mirrored):
+@pytest.mark.parametrize("path", PATHS)
+def test_hybrid_under_mirrored_strategy(path, two_cpu_strategy):
     loader = make_loader()
-    with mirrored.scope():
+    with two_cpu_strategy.scope():
         model = recording_model(learning_rate=LR)
     grow = keras_lr.callbacks.BatchSizeScheduler(
         loader, keras_lr.callbacks.grow_batch_at([1, 2], 2), 10
     )
-    history = fit(model, loader, [grow], epochs=3)
+    history = fit(model, loader, [grow], epochs=3, path=path)
     assert history.history["batch_size"] == [4, 8, 10]
     assert history.history["updates"] == cumulative_updates([4, 8, 10])
     np.testing.assert_allclose(
@@ -357,3 +368,72 @@ def test_plateau_state_is_json_and_resumes_the_counters():
         initial_epoch=2,
     )
     assert history.history["batch_size"] == [4, 8]
+
+
+def test_plateau_hybrid_decay_stops_at_min_lr():
+    loader = make_loader()
+    model = recording_model(learning_rate=LR)
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader,
+        monitor="score",
+        factor=2,
+        patience=1,
+        max_batch_size=8,
+        min_lr=0.03,
+    )
+    history = fit(model, loader, [Feed([1.0] * 6), grow], epochs=6)
+    assert grow.min_lr == 0.03
+    assert history.history["batch_size"] == [4, 4, 8, 8, 8, 8]
+    # Targets 4, 8, 16, 32, 64 -> decays 1/2, 1/4, 1/8 above the cap of 8,
+    # each floored at min_lr as Keras' ReduceLROnPlateau does.
+    expected = [LR, LR, LR]
+    for decay in (1 / 2, 1 / 4, 1 / 8):
+        expected.append(max(LR * decay, 0.03))
+    assert expected[-2:] == [0.03, 0.03]
+    np.testing.assert_allclose(
+        history.history["learning_rate"], expected, rtol=1e-6
+    )
+
+
+def test_min_lr_leaves_a_rate_already_below_it_alone():
+    loader = make_loader()
+    model = recording_model(learning_rate=0.01)
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader,
+        monitor="score",
+        factor=2,
+        patience=1,
+        max_batch_size=4,
+        min_lr=0.05,
+    )
+    history = fit(model, loader, [Feed([1.0] * 4), grow], epochs=4)
+    assert history.history["batch_size"] == [4, 4, 4, 4]
+    np.testing.assert_allclose(
+        history.history["learning_rate"], [0.01] * 4, rtol=1e-6
+    )
+
+
+def test_min_lr_must_be_non_negative():
+    with pytest.raises(ValueError, match=r"`min_lr` must be >= 0.*-0.1"):
+        keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+            make_loader(), min_lr=-0.1
+        )
+
+
+def test_min_lr_default_keeps_the_full_decay():
+    loader = make_loader()
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader, monitor="score", factor=2, patience=1, max_batch_size=4
+    )
+    assert grow.min_lr == 0.0
+    history = fit(
+        recording_model(learning_rate=LR),
+        loader,
+        [Feed([1.0] * 4), grow],
+        epochs=4,
+    )
+    np.testing.assert_allclose(
+        history.history["learning_rate"],
+        [LR, LR, LR / 2, LR / 4],
+        rtol=1e-6,
+    )

@@ -1,5 +1,12 @@
-"""GrowingBatchLoader inside `fit`: coverage, steps, warnings, traces."""
+"""GrowingBatchLoader inside `fit`: coverage, steps, warnings, traces.
 
+Every behaviour the loader promises is checked on both ways of feeding
+`fit` (`fit(loader)` and `fit(loader.as_dataset(), steps_per_epoch=...)`),
+with one and three steps per execution, and under `MirroredStrategy`.
+"""
+
+import contextlib
+import json
 import logging
 import math
 import warnings
@@ -7,21 +14,20 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_lr
+from keras_lr.data import loader as loader_module
 from tests.data.recorder import epochs_of
 from tests.data.recorder import id_data
 from tests.data.recorder import recording_model
-from tests.data.recorder import two_cpu_mirrored_strategy
-
-
-@pytest.fixture
-def mirrored():
-    return two_cpu_mirrored_strategy()
-
 
 N = 50
 SIZES = [4, 8, 16, 32]
+# 13, 9, 3, 7 and 1 batches: with three steps per execution, some epochs
+# end inside an execution and some at its end.
+SPE_SIZES = [4, 6, 17, 8, 50]
+PATHS = ["loader", "as_dataset"]
 
 
 class SetSizes(keras.callbacks.Callback):
@@ -36,32 +42,54 @@ class SetSizes(keras.callbacks.Callback):
         self.loader.begin_epoch(epoch, batch_size=self.sizes[epoch])
 
 
-PATHS = ["loader", "as_dataset"]
+class StepProbe(keras.callbacks.Callback):
+    """Per epoch: the step count `fit` announces, and the steps it ran."""
+
+    def on_train_begin(self, logs=None):
+        self.announced, self.ran = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.announced.append(int(self.params["steps"]))
+        self._start = int(self.model.optimizer.iterations.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = int(self.model.optimizer.iterations.numpy())
+        self.ran.append(done - self._start)
 
 
-def fit_input(loader, path):
+def fit_input(loader, path, steps_per_execution=1):
     """`fit`'s data argument and extra keywords for each input path."""
     if path == "loader":
         return loader, {}
-    return loader.as_dataset(), {"steps_per_epoch": loader.steps_per_epoch}
+    data = loader.as_dataset(steps_per_execution=steps_per_execution)
+    return data, {"steps_per_epoch": loader.steps_per_epoch}
 
 
 def fit_with_sizes(
-    sizes, steps_per_execution=1, verbose=0, path="loader", **fit_kw
+    sizes,
+    steps_per_execution=1,
+    verbose=0,
+    path="loader",
+    strategy=None,
+    **fit_kw,
 ):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=sizes[0], seed=3)
-    model = recording_model(steps_per_execution=steps_per_execution)
-    data, extra = fit_input(loader, path)
+    probe = StepProbe()
+    scope = strategy.scope() if strategy else contextlib.nullcontext()
+    with scope:
+        model = recording_model(steps_per_execution=steps_per_execution)
+        data, extra = fit_input(loader, path, steps_per_execution)
     history = model.fit(
         data,
         epochs=len(sizes),
         shuffle=False,
         verbose=verbose,
-        callbacks=[SetSizes(loader, sizes)],
+        callbacks=[SetSizes(loader, sizes), probe],
         **extra,
         **fit_kw,
     )
+    model.probe = probe
     return model, history, loader
 
 
@@ -69,32 +97,59 @@ def expected_batches(size):
     return [size] * (N // size) + ([N % size] if N % size else [])
 
 
-@pytest.mark.parametrize("path", PATHS)
-def test_every_epoch_sees_every_sample_once_and_steps_are_right(path):
-    model, _, _ = fit_with_sizes(SIZES, path=path)
+def assert_exact_epochs(model, sizes, replicas=1):
+    """Each epoch: every id once, the right batches, the right steps."""
     epochs = epochs_of(model.batches, N)
-    assert len(epochs) == len(SIZES)
-    for size, epoch in zip(SIZES, epochs):
+    assert len(epochs) == len(sizes)
+    for size, epoch in zip(sizes, epochs):
         assert sorted(i for batch in epoch for i in batch) == list(range(N))
-        assert [len(batch) for batch in epoch] == expected_batches(size)
-    total = sum(math.ceil(N / s) for s in SIZES)
-    assert int(model.optimizer.iterations.numpy()) == total
+        if replicas == 1:
+            assert [len(batch) for batch in epoch] == expected_batches(size)
+        else:
+            # Each replica gets at most its share of the global batch.
+            assert max(len(b) for b in epoch) == math.ceil(size / replicas)
+    steps = [math.ceil(N / s) for s in sizes]
+    assert model.probe.announced == steps
+    assert model.probe.ran == steps
+    assert int(model.optimizer.iterations.numpy()) == sum(steps)
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_four_batch_sizes_trace_the_train_step_once(path):
-    model, _, _ = fit_with_sizes(SIZES, path=path)
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_every_epoch_sees_every_sample_once_and_steps_are_right(
+    path, steps_per_execution
+):
+    sizes = SIZES if steps_per_execution == 1 else SPE_SIZES
+    model, _, _ = fit_with_sizes(
+        sizes, steps_per_execution=steps_per_execution, path=path
+    )
+    assert_exact_epochs(model, sizes)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_four_batch_sizes_trace_the_train_step_once(path, steps_per_execution):
+    # The issue allows two traces; the unknown batch dimension gives one.
+    model, _, _ = fit_with_sizes(
+        SIZES, steps_per_execution=steps_per_execution, path=path
+    )
     assert model.traces == 1
 
 
 @pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
 def test_no_ran_out_of_data_warning_and_right_progress_totals(
-    path, capsys, caplog
+    path, steps_per_execution, capsys, caplog
 ):
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit_with_sizes(SIZES, verbose=1, path=path)
+        fit_with_sizes(
+            SIZES,
+            steps_per_execution=steps_per_execution,
+            verbose=1,
+            path=path,
+        )
     out = capsys.readouterr().out
     messages = [str(w.message) for w in caught] + [caplog.text, out]
     assert not any("ran out of data" in m for m in messages)
@@ -108,49 +163,71 @@ def test_no_ran_out_of_data_warning_and_right_progress_totals(
 
 @pytest.mark.parametrize("path", PATHS)
 def test_shrinking_batch_also_works(path):
-    model, _, _ = fit_with_sizes([32, 8, 4], path=path)
-    epochs = epochs_of(model.batches, N)
-    assert [len(e) for e in epochs] == [2, 7, 13]
-
-
-def test_steps_per_execution():
-    model, _, _ = fit_with_sizes(SIZES, steps_per_execution=3)
-    epochs = epochs_of(model.batches, N)
-    for size, epoch in zip(SIZES, epochs):
-        assert sorted(i for batch in epoch for i in batch) == list(range(N))
-        assert [len(batch) for batch in epoch] == expected_batches(size)
+    sizes = [32, 8, 4]
+    model, _, _ = fit_with_sizes(sizes, path=path)
+    assert_exact_epochs(model, sizes)
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_validation_data_is_evaluated_each_epoch(path):
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_validation_data_is_evaluated_each_epoch(path, steps_per_execution):
     x, y = id_data(20)
-    _, history, _ = fit_with_sizes(
-        SIZES, validation_data=(x / 50.0, y), path=path
+    model, history, _ = fit_with_sizes(
+        SPE_SIZES,
+        steps_per_execution=steps_per_execution,
+        validation_data=(x / 50.0, y),
+        path=path,
+    )
+    assert len(history.history["val_loss"]) == len(SPE_SIZES)
+    assert all(np.isfinite(history.history["val_loss"]))
+    # Validation reads its own data: the training epochs stay exact.
+    assert_exact_epochs(model, SPE_SIZES)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_mirrored_strategy_splits_the_global_batch(path, two_cpu_strategy):
+    model, _, _ = fit_with_sizes(SIZES, path=path, strategy=two_cpu_strategy)
+    assert_exact_epochs(model, SIZES, replicas=2)
+    # One trace, run once per replica.
+    assert model.traces == 2
+
+
+def test_mirrored_strategy_with_steps_per_execution_through_the_loader(
+    two_cpu_strategy,
+):
+    model, _, _ = fit_with_sizes(
+        SPE_SIZES, steps_per_execution=3, strategy=two_cpu_strategy
+    )
+    assert_exact_epochs(model, SPE_SIZES, replicas=2)
+
+
+def test_mirrored_with_validation_data(two_cpu_strategy):
+    x, y = id_data(20)
+    model, history, _ = fit_with_sizes(
+        SIZES,
+        path="as_dataset",
+        strategy=two_cpu_strategy,
+        validation_data=(x / 50.0, y),
     )
     assert len(history.history["val_loss"]) == len(SIZES)
-    assert all(np.isfinite(history.history["val_loss"]))
+    assert_exact_epochs(model, SIZES, replicas=2)
 
 
-def test_mirrored_strategy_splits_the_global_batch(mirrored):
-    x, y = id_data(N)
-    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
-    with mirrored.scope():
-        model = recording_model()
-    model.fit(
-        loader,
-        epochs=len(SIZES),
-        shuffle=False,
-        verbose=0,
-        callbacks=[SetSizes(loader, SIZES)],
+def epoch_orders(model):
+    return [[i for b in e for i in b] for e in epochs_of(model.batches, N)]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_both_paths_serve_the_seeded_permutation_of_each_epoch(
+    path, steps_per_execution
+):
+    model, _, _ = fit_with_sizes(
+        SIZES, steps_per_execution=steps_per_execution, path=path
     )
-    epochs = epochs_of(model.batches, N)
-    assert len(epochs) == len(SIZES)
-    for size, epoch in zip(SIZES, epochs):
-        assert sorted(i for batch in epoch for i in batch) == list(range(N))
-        # Each replica gets at most half of the global batch (rounded up).
-        assert max(len(batch) for batch in epoch) == math.ceil(size / 2)
-    total = sum(math.ceil(N / s) for s in SIZES)
-    assert int(model.optimizer.iterations.numpy()) == total
+    for epoch, order in enumerate(epoch_orders(model)):
+        expected = np.random.default_rng([3, epoch]).permutation(N)
+        assert order == expected.tolist()
 
 
 def order_of(loader, epoch):
@@ -176,17 +253,18 @@ def test_shuffling_is_seeded_and_depends_only_on_seed_and_epoch():
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_without_a_callback_each_epoch_reshuffles(path):
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_without_a_callback_each_epoch_reshuffles(path, steps_per_execution):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=10, seed=5)
-    model = recording_model()
-    data, extra = fit_input(loader, path)
+    model = recording_model(steps_per_execution=steps_per_execution)
+    data, extra = fit_input(loader, path, steps_per_execution)
     model.fit(data, epochs=3, shuffle=False, verbose=0, **extra)
-    epochs = epochs_of(model.batches, N)
-    orders = [[i for b in e for i in b] for e in epochs]
-    for order in orders:
-        assert sorted(order) == list(range(N))
-    assert orders[0] != orders[1] != orders[2]
+    orders = epoch_orders(model)
+    assert len(orders) == 3
+    for epoch, order in enumerate(orders):
+        expected = np.random.default_rng([5, epoch]).permutation(N)
+        assert order == expected.tolist()
 
 
 def test_sample_weight_and_structures():
@@ -201,6 +279,18 @@ def test_sample_weight_and_structures():
     np.testing.assert_array_equal(bw, weights[10:12])
     only_x = keras_lr.data.GrowingBatchLoader(x, batch_size=5, shuffle=False)
     assert len(only_x[0]) == 1
+
+
+def test_as_dataset_carries_sample_weight_and_structures():
+    x, y = id_data(12)
+    weights = np.arange(12, dtype="float32")
+    loader = keras_lr.data.GrowingBatchLoader(
+        {"a": x}, y, sample_weight=weights, batch_size=5, shuffle=False
+    )
+    bx, by, bw = next(iter(loader.as_dataset().skip(2)))
+    np.testing.assert_array_equal(bx["a"].numpy(), x[10:12])
+    np.testing.assert_array_equal(by.numpy(), y[10:12])
+    np.testing.assert_array_equal(bw.numpy(), weights[10:12])
 
 
 class Samples:
@@ -251,6 +341,12 @@ def test_state_round_trip_serves_the_rest_of_the_epoch():
     assert len(restored) == 7 - 4
     rest = np.concatenate([restored[i][0][:, 0] for i in range(len(restored))])
     np.testing.assert_array_equal(rest, order[32:])
+    # The native pipeline serves the same rest, then the next epoch.
+    batches = list(restored.as_dataset().take(3 + 7))
+    served = np.concatenate([b[0].numpy()[:, 0] for b in batches])
+    np.testing.assert_array_equal(served[: N - 32], order[32:])
+    next_order = np.random.default_rng([2, 4]).permutation(N)
+    np.testing.assert_array_equal(served[N - 32 :], next_order)
 
 
 @pytest.mark.parametrize("bad", [0, -3])
@@ -299,13 +395,15 @@ def test_fit_shuffle_true_still_covers_every_sample_once():
         assert sorted(len(b) for b in epoch) == sorted(expected_batches(size))
 
 
-def test_as_dataset_is_refused_under_a_strategy(mirrored):
+def test_as_dataset_built_outside_the_strategy_scope_is_refused(
+    two_cpu_strategy,
+):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
     grow = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e: 4, None)
-    with mirrored.scope():
+    with two_cpu_strategy.scope():
         model = recording_model()
-    with pytest.raises(ValueError, match="distribution strategy"):
+    with pytest.raises(ValueError, match="inside the same `strategy.scope"):
         model.fit(
             loader.as_dataset(),
             steps_per_epoch=loader.steps_per_epoch,
@@ -316,22 +414,184 @@ def test_as_dataset_is_refused_under_a_strategy(mirrored):
         )
 
 
-def test_as_dataset_needs_arrays():
-    loader = keras_lr.data.GrowingBatchLoader(Samples(N), batch_size=8)
-    with pytest.raises(TypeError, match="needs array data"):
-        loader.as_dataset()
-
-
-def test_as_dataset_is_refused_with_steps_per_execution():
+def test_as_dataset_under_a_strategy_needs_one_step_per_execution(
+    two_cpu_strategy,
+):
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
     grow = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e: 4, None)
+    with two_cpu_strategy.scope():
+        with pytest.raises(ValueError, match="steps_per_execution=3"):
+            loader.as_dataset(steps_per_execution=3)
+        model = recording_model(steps_per_execution=3)
+        data = loader.as_dataset()
     with pytest.raises(ValueError, match="steps_per_execution=3"):
-        recording_model(steps_per_execution=3).fit(
-            loader.as_dataset(),
+        model.fit(
+            data,
             steps_per_epoch=loader.steps_per_epoch,
             epochs=1,
             shuffle=False,
             verbose=0,
             callbacks=[grow],
         )
+
+
+def test_as_dataset_refuses_other_strategies():
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        with pytest.raises(ValueError, match="OneDeviceStrategy"):
+            loader.as_dataset()
+
+
+def test_passing_the_loader_after_as_dataset_is_not_refused(two_cpu_strategy):
+    # The callbacks check the input `fit` reads, not one made earlier.
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
+    loader.as_dataset()
+    grow = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e: 4, None)
+    with two_cpu_strategy.scope():
+        model = recording_model(steps_per_execution=3)
+    history = model.fit(
+        loader, epochs=1, shuffle=False, verbose=0, callbacks=[grow]
+    )
+    assert history.history["updates"] == [13]
+
+
+def test_as_dataset_needs_arrays():
+    loader = keras_lr.data.GrowingBatchLoader(Samples(N), batch_size=8)
+    with pytest.raises(TypeError, match="needs array data"):
+        loader.as_dataset()
+
+
+def test_as_dataset_steps_per_execution_must_be_positive():
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4)
+    with pytest.raises(ValueError, match="`steps_per_execution` must be > 0"):
+        loader.as_dataset(steps_per_execution=0)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_history_params_are_json_with_a_batch_size_callback(path):
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=3)
+    grow = keras_lr.callbacks.BatchSizeScheduler(
+        loader, keras_lr.callbacks.grow_batch_at([1, 2], 2), None
+    )
+    probe = StepProbe()
+    data, extra = fit_input(loader, path)
+    history = recording_model().fit(
+        data,
+        epochs=3,
+        shuffle=False,
+        verbose=1,
+        callbacks=[grow, probe],
+        **extra,
+    )
+    params = json.loads(json.dumps(history.params))
+    assert params["steps"] == math.ceil(N / 16)
+    assert type(history.params["steps"]) is int
+    # Callbacks reading `params` during training see each epoch's count.
+    assert probe.announced == [13, 7, 4]
+    assert probe.ran == [13, 7, 4]
+
+
+BIG = 1100
+# With chunks of 512 rows: 7 -> 157 batches + 1, over three chunks with a
+# tail in the last; 600 -> one full batch and a tail of 500; 1100 -> one.
+BIG_SIZES = [7, 16, 600, 1100]
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 512 rows of `id_data` (12 bytes a row), not ~87,000."""
+    monkeypatch.setattr(loader_module, "_CHUNK_BYTES", 512 * 12)
+
+
+def test_as_dataset_batches_equal_the_loaders_own_batches(small_chunks):
+    x, y = id_data(BIG)
+    weights = np.arange(BIG, dtype="float32") / BIG
+    loader = keras_lr.data.GrowingBatchLoader(
+        x, y, sample_weight=weights, batch_size=BIG_SIZES[0], seed=8
+    )
+    iterator = iter(loader.as_dataset())
+    for epoch, size in enumerate(BIG_SIZES):
+        # As `fit` does: set the epoch, then read exactly its batches.
+        loader.begin_epoch(epoch, batch_size=size)
+        assert len(loader) == math.ceil(BIG / size)
+        for index in range(len(loader)):
+            served = next(iterator)
+            for got, want in zip(served, loader[index], strict=True):
+                np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_mirrored_as_dataset_shares_every_batch_over_chunks(
+    two_cpu_strategy, small_chunks
+):
+    # The first batch splits evenly (see the test below); later ones not.
+    sizes = [8] + BIG_SIZES
+    x, y = id_data(BIG)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=8)
+    with two_cpu_strategy.scope():
+        model = recording_model()
+        data = loader.as_dataset()
+    model.fit(
+        data,
+        steps_per_epoch=loader.steps_per_epoch,
+        epochs=len(sizes),
+        shuffle=False,
+        verbose=0,
+        callbacks=[SetSizes(loader, sizes)],
+    )
+    epochs = epochs_of(model.batches, BIG)
+    assert len(epochs) == len(sizes)
+    empty = 0
+    for size, epoch in zip(sizes, epochs):
+        assert sorted(i for batch in epoch for i in batch) == list(range(BIG))
+        # Replica parts of each global batch: ceil(B / 2) and the rest.
+        # An empty part (a last batch of 1) is recorded in whichever epoch
+        # its replica's step happens to finish: counted over the run.
+        expected = []
+        for batch in expected_batches_of(BIG, size):
+            first = math.ceil(batch / 2)
+            expected += [first, batch - first]
+        empty += expected.count(0)
+        got = sorted(len(b) for b in epoch if b)
+        assert got == sorted(n for n in expected if n)
+    assert empty == 1
+    assert sum(1 for b in model.batches if not b) == empty
+
+
+def expected_batches_of(num_samples, size):
+    full, rest = divmod(num_samples, size)
+    return [size] * full + ([rest] if rest else [])
+
+
+def test_mirrored_as_dataset_needs_a_first_batch_that_splits_evenly(
+    two_cpu_strategy,
+):
+    # Keras builds the model from the replicas' mean of the first batch,
+    # which fails deep in TensorFlow when the parts differ in size.
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=7, seed=3)
+    with two_cpu_strategy.scope():
+        with pytest.raises(ValueError, match="multiple of the 2 replicas"):
+            loader.as_dataset()
+    # A first batch of 2 (the last 2 of 50 samples at batch size 4) does.
+    loader.begin_epoch(0, batch_size=4, position=12)
+    with two_cpu_strategy.scope():
+        loader.as_dataset()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_mirrored_batches_smaller_than_the_replicas(path, two_cpu_strategy):
+    # Batch 1 leaves the second replica an empty part at every step.
+    sizes = [4, 1, 3]
+    model, _, _ = fit_with_sizes(sizes, path=path, strategy=two_cpu_strategy)
+    epochs = epochs_of([b for b in model.batches if b], N)
+    assert len(epochs) == len(sizes)
+    for size, epoch in zip(sizes, epochs):
+        assert sorted(i for batch in epoch for i in batch) == list(range(N))
+        assert max(len(b) for b in epoch) == math.ceil(size / 2)
+    steps = [math.ceil(N / s) for s in sizes]
+    assert model.probe.ran == steps

@@ -66,18 +66,3 @@ def epochs_of(batches, num_samples):
             raise AssertionError(f"an epoch overran: {count} ids")
     assert not current, "a partial epoch was left over"
     return epochs
-
-
-def two_cpu_mirrored_strategy():
-    """`MirroredStrategy` over the two logical CPUs, without collectives.
-
-    With the default (collective) all-reduce, every new strategy in the
-    process reuses the same collective keys; a later strategy whose model
-    has different gradient shapes then fails with "Shape mismatch in the
-    collective instance". Reducing through one device avoids the shared
-    collective state, so these tests cannot break later ones.
-    """
-    return tf.distribute.MirroredStrategy(
-        ["/cpu:0", "/cpu:1"],
-        cross_device_ops=tf.distribute.ReductionToOneDevice(),
-    )
