@@ -93,21 +93,30 @@ def held_out_loss(name, lr, splits, epochs, batch_size, seeds):
     return float(np.mean(losses))
 
 
-def evaluate(name, epochs=5, batch_size=32, seeds=3, repeats=3):
-    """Returns a dict with the grid, the suggestions and the verdict."""
-    splits = data()
-    x_train, _, y_train, _ = splits
+def range_test(name, x, y, batch_size=32, repeats=3, **kwargs):
+    """The range test on a fresh model: (result, warning messages)."""
     model = make_model(OPTIMIZERS[name](1e-3), seed=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = keras_lr.find_learning_rate(
             model,
-            x_train,
-            y_train,
+            x,
+            y,
             batch_size=batch_size,
             repeats=repeats,
             seed=0,
+            **kwargs,
         )
+    return result, [str(w.message) for w in caught]
+
+
+def evaluate(name, epochs=5, batch_size=32, seeds=3, repeats=3):
+    """Returns a dict with the grid, the suggestions and the verdict."""
+    splits = data()
+    x_train, _, y_train, _ = splits
+    result, messages = range_test(
+        name, x_train, y_train, batch_size=batch_size, repeats=repeats
+    )
     grid = {
         lr: held_out_loss(name, lr, splits, epochs, batch_size, seeds)
         for lr in GRID
@@ -137,7 +146,7 @@ def evaluate(name, epochs=5, batch_size=32, seeds=3, repeats=3):
         "grid": grid,
         "best_lr": best_lr,
         "suggestions": rows,
-        "warnings": [str(w.message) for w in caught],
+        "warnings": messages,
         "result": result,
     }
 

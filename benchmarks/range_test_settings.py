@@ -11,16 +11,13 @@ suggested rates: see `range_test_quality.py` for that.
 
 import os
 import sys
-import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from range_test_quality import OPTIMIZERS  # noqa: E402
 from range_test_quality import data  # noqa: E402
-from range_test_quality import make_model  # noqa: E402
-
-import keras_lr  # noqa: E402
+from range_test_quality import range_test  # noqa: E402
 
 
 def main():
@@ -29,20 +26,15 @@ def main():
     for name in OPTIMIZERS:
         for num_steps in (100, 200, 400):
             for batch_size in (32, 64):
-                model = make_model(OPTIMIZERS[name](1e-3), seed=0)
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    result = keras_lr.find_learning_rate(
-                        model,
-                        x_train,
-                        y_train,
-                        batch_size=batch_size,
-                        num_steps=num_steps,
-                        repeats=3,
-                        seed=0,
-                    )
+                result, messages = range_test(
+                    name,
+                    x_train,
+                    y_train,
+                    batch_size=batch_size,
+                    num_steps=num_steps,
+                )
                 valley = result.suggestion_spread("valley")
-                noisy = sum("too noisy" in str(w.message) for w in caught)
+                noisy = sum("too noisy" in m for m in messages)
                 print(
                     f"{name:9s} {num_steps:9d} {batch_size:5d}  "
                     f"{valley['geometric_mean']:.3g} [{valley['min']:.3g}, "

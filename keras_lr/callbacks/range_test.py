@@ -39,17 +39,13 @@ def sweep(step, start_lr, end_lr, num_steps, mode, start_iteration):
     Computed in float64 and rounded once to float32, so every step gets the
     float32 nearest to the float64 formula. Steps past the sweep keep
     `end_lr` (only reachable when `steps_per_execution` overruns the end).
-    `start_lr`, `end_lr`, `num_steps` and `start_iteration` may be Python
-    numbers or tensors.
     """
-    i = ops.cast(step, "float64") - ops.cast(start_iteration, "float64")
-    t = ops.clip(i / (ops.cast(num_steps, "float64") - 1.0), 0.0, 1.0)
-    start_lr = ops.cast(start_lr, "float64")
-    end_lr = ops.cast(end_lr, "float64")
+    i = ops.cast(step, "float64") - float(start_iteration)
+    t = ops.clip(i / float(num_steps - 1), 0.0, 1.0)
     if mode == "exponential":
-        lr = start_lr * ops.power(end_lr / start_lr, t)
+        lr = start_lr * ops.power(float(end_lr) / float(start_lr), t)
     else:
-        lr = start_lr + (end_lr - start_lr) * t
+        lr = start_lr + (float(end_lr) - float(start_lr)) * t
     return ops.cast(lr, "float32")
 
 
@@ -59,7 +55,7 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
 
     Registered so that a model saved during the test still loads; it is
     replaced by the optimizer's own rate when the test ends. Once
-    `retarget` has given it variables, the traced graph looks the rate up
+    `allocate` has given it variables, the traced graph looks the rate up
     in a table (the float32 rounding of `sweep_learning_rates`, the same
     values `sweep` computes) at `step - start_iteration`, clipped to the
     table: two small ops a step, and the next test on the same model
@@ -78,33 +74,37 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
         self._table = None
         self._start = None
 
-    def retarget(
-        self, start_lr, end_lr, num_steps, mode, start_iteration, capacity
-    ) -> None:
+    def allocate(self, capacity: int) -> None:
+        """Creates the table (`capacity` steps) and first-step variables.
+
+        Call it once, eagerly, under the model's distribution strategy
+        scope, before tracing; `retarget` then fills them.
+        """
+        self._table = keras.Variable(
+            np.zeros(capacity, dtype="float32"), trainable=False
+        )
+        self._start = keras.Variable(0, dtype="int64", trainable=False)
+
+    @property
+    def capacity(self) -> int:
+        return int(self._table.shape[0])
+
+    def retarget(self, start_lr, end_lr, num_steps, mode, start_iteration):
         """Points the sweep at a new range, length and first step, in place.
 
-        Creates the variables on first use: call it eagerly, under the
-        model's distribution strategy scope. `capacity` (>= `num_steps`)
-        is the length of the table; steps past the sweep keep `end_lr`.
+        Steps past the sweep (up to the table's end) keep `end_lr`.
         """
         self.start_lr = start_lr
         self.end_lr = end_lr
         self.num_steps = int(num_steps)
         self.mode = mode
         self.start_iteration = int(start_iteration)
-        table = np.full(capacity, end_lr, dtype=np.float64)
+        table = np.full(self.capacity, end_lr, dtype=np.float64)
         table[: self.num_steps] = sweep_learning_rates(
             start_lr, end_lr, self.num_steps, mode
         )
-        table = table.astype(np.float32)
-        if self._table is None:
-            self._table = keras.Variable(table, trainable=False)
-            self._start = keras.Variable(
-                self.start_iteration, dtype="int64", trainable=False
-            )
-        else:
-            self._table.assign(table)
-            self._start.assign(self.start_iteration)
+        self._table.assign(table.astype(np.float32))
+        self._start.assign(self.start_iteration)
 
     def __call__(self, step):
         if self._table is None:
@@ -116,7 +116,7 @@ class RangeSweep(keras.optimizers.schedules.LearningRateSchedule):
                 self.mode,
                 self.start_iteration,
             )
-        last = int(self._table.shape[0]) - 1
+        last = self.capacity - 1
         index = ops.clip(ops.cast(step, "int64") - self._start, 0, last)
         return ops.take(self._table, index)
 
@@ -138,15 +138,14 @@ class _TracedTest:
     traced function stay with the model (on the instance, outside Keras'
     tracking) and are installed again by the next test, as long as nothing
     the graph captured has changed (`matches` compares each by identity)
-    and the record is long enough. The record holds `capacity` steps, a
-    power of two, so tests of different lengths share one trace.
+    and the record is long enough. The record holds `sweep.capacity`
+    steps, a power of two, so tests of different lengths share one trace.
     """
 
-    def __init__(self, key, sweep, buffer, capacity):
+    def __init__(self, key, sweep, buffer):
         self.key = key
         self.sweep = sweep
         self.buffer = buffer
-        self.capacity = capacity
         self.compute_loss = None
         self.train_function = None
         self.traced = False
@@ -165,7 +164,8 @@ class _TracedTest:
 
     def matches(self, key, num_steps) -> bool:
         # A record far longer than needed would cost time at every step.
-        fits = num_steps <= self.capacity <= 8 * _capacity(num_steps)
+        capacity = self.sweep.capacity
+        fits = num_steps <= capacity <= 8 * _capacity(num_steps)
         return (
             fits
             and len(key) == len(self.key)
@@ -192,7 +192,7 @@ def _recording_compute_loss(compute_loss, optimizer, traced):
     first iteration, read from the sweep's variable.
     """
     buffer = traced.buffer
-    capacity = traced.capacity
+    capacity = traced.sweep.capacity
     start = traced.sweep._start
 
     def recording_compute_loss(*args, **kwargs):
@@ -214,8 +214,8 @@ def _read(variable) -> np.ndarray:
     """The value of the loss record, read once a step.
 
     Under a distribution strategy the replicas' shares are summed; on one
-    device the bare read op skips `tf.Variable`'s Python layers, a third
-    of the time of `.numpy()` here, where it is paid at every step.
+    device the bare read op skips `tf.Variable`'s Python layers, which
+    cost more than the read itself and are paid at every step.
     """
     if isinstance(variable, tf.distribute.DistributedValues):
         return variable.numpy()
@@ -446,17 +446,11 @@ class LRRangeTest(keras.callbacks.Callback):
         )
         traced = vars(model).get(_CACHE_ATTRIBUTE)
         if traced is None or not traced.matches(key, self.num_steps):
-            traced = self._new_traced_test(key, optimizer, start)
-        else:
-            with model.distribute_strategy.scope():
-                traced.sweep.retarget(
-                    self.start_lr,
-                    self.end_lr,
-                    self.num_steps,
-                    self.mode,
-                    start,
-                    traced.capacity,
-                )
+            traced = self._new_traced_test(key, optimizer)
+        with model.distribute_strategy.scope():
+            traced.sweep.retarget(
+                self.start_lr, self.end_lr, self.num_steps, self.mode, start
+            )
         model.compute_loss = traced.compute_loss
         _lr_control.set_learning_rate_object(model, traced.sweep, rebuild=False)
         if traced.train_function is None:
@@ -466,24 +460,16 @@ class LRRangeTest(keras.callbacks.Callback):
             traced.train_function = model.train_function
         model.train_function = traced.train_function
         self._traced_test = traced
-        self._buffer = traced.buffer
         self._installed = True
 
-    def _new_traced_test(self, key, optimizer, start):
+    def _new_traced_test(self, key, optimizer):
         model = self.model
         sweep = RangeSweep(
             self.start_lr, self.end_lr, self.num_steps, self.mode
         )
         capacity = _capacity(self.num_steps)
         with model.distribute_strategy.scope():
-            sweep.retarget(
-                self.start_lr,
-                self.end_lr,
-                self.num_steps,
-                self.mode,
-                start,
-                capacity,
-            )
+            sweep.allocate(capacity)
             # Row 0: the loss of each step, row 1: 1 where a step wrote.
             # On-read sync: each replica adds its own share and reading
             # sums them, the way Keras' metric variables work.
@@ -494,7 +480,7 @@ class LRRangeTest(keras.callbacks.Callback):
                 synchronization=tf.VariableSynchronization.ON_READ,
                 name="lr_range_test_record",
             )
-        traced = _TracedTest(key, sweep, buffer, capacity)
+        traced = _TracedTest(key, sweep, buffer)
         traced.compute_loss = _recording_compute_loss(
             self._saved_compute_loss, optimizer, traced
         )
@@ -539,10 +525,11 @@ class LRRangeTest(keras.callbacks.Callback):
         # restored the variables and keeps the same train function.
         if not self._installed:
             self._install()
-        values = np.zeros((2, self._traced_test.capacity), dtype="float32")
+        record = self._traced_test.buffer
+        values = np.zeros(record.shape, dtype="float32")
         values[0, : len(self._losses)] = self._losses
         values[1, : len(self._losses)] = 1.0
-        self._buffer.assign(values)
+        record.assign(values)
 
     def on_train_batch_end(self, batch, logs=None):
         self._read_record()
@@ -555,7 +542,7 @@ class LRRangeTest(keras.callbacks.Callback):
                 "`train_step` does not call `self.compute_loss` (or "
                 "`self._compute_loss`). Call it there to use the range test."
             )
-        record = _read(self._buffer)
+        record = _read(self._traced_test.buffer)
         # Steps past the sweep (`steps_per_execution` overrunning its end)
         # may write too: they are not part of the curve.
         written = min(int(np.count_nonzero(record[1] > 0)), self.num_steps)
