@@ -80,11 +80,17 @@ def fastai_valley(learning_rates, smoothed_losses) -> float:
     return float(lrs[start + int(third) + int(third / 2)])
 
 
-def held_out_loss(name, lr, splits, epochs, batch_size, seeds):
+def builder(name):
+    """`build(lr, seed)` -> the compiled MLP with optimizer `name`."""
+    return lambda lr, seed: make_model(OPTIMIZERS[name](lr), seed)
+
+
+def held_out_loss(build, lr, splits, epochs, batch_size, seeds):
+    """Mean held-out loss of `seeds` trainings of `build(lr, seed)`."""
     x_train, x_test, y_train, y_test = splits
     losses = []
     for seed in range(seeds):
-        model = make_model(OPTIMIZERS[name](lr), seed)
+        model = build(lr, seed)
         model.fit(
             x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0
         )
@@ -93,9 +99,9 @@ def held_out_loss(name, lr, splits, epochs, batch_size, seeds):
     return float(np.mean(losses))
 
 
-def range_test(name, x, y, batch_size=32, repeats=3, **kwargs):
-    """The range test on a fresh model: (result, warning messages)."""
-    model = make_model(OPTIMIZERS[name](1e-3), seed=0)
+def range_test(build, x, y, batch_size=32, repeats=3, **kwargs):
+    """The range test on `build(1e-3, 0)`: (result, warning messages)."""
+    model = build(1e-3, 0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = keras_lr.find_learning_rate(
@@ -114,11 +120,12 @@ def evaluate(name, epochs=5, batch_size=32, seeds=3, repeats=3):
     """Returns a dict with the grid, the suggestions and the verdict."""
     splits = data()
     x_train, _, y_train, _ = splits
+    build = builder(name)
     result, messages = range_test(
-        name, x_train, y_train, batch_size=batch_size, repeats=repeats
+        build, x_train, y_train, batch_size=batch_size, repeats=repeats
     )
     grid = {
-        lr: held_out_loss(name, lr, splits, epochs, batch_size, seeds)
+        lr: held_out_loss(build, lr, splits, epochs, batch_size, seeds)
         for lr in GRID
     }
     best_lr = min(grid, key=grid.get)
@@ -134,7 +141,7 @@ def evaluate(name, epochs=5, batch_size=32, seeds=3, repeats=3):
         else:
             spread = result.suggestion_spread(method)
             lr = result.suggestion(method)
-        loss = held_out_loss(name, lr, splits, epochs, batch_size, seeds)
+        loss = held_out_loss(build, lr, splits, epochs, batch_size, seeds)
         rows[method] = {
             "lr": lr,
             "spread": spread,

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from range_test_quality import OPTIMIZERS  # noqa: E402
+from range_test_quality import builder  # noqa: E402
 from range_test_quality import data  # noqa: E402
 from range_test_quality import range_test  # noqa: E402
 
@@ -27,7 +28,7 @@ def main():
         for num_steps in (100, 200, 400):
             for batch_size in (32, 64):
                 result, messages = range_test(
-                    name,
+                    builder(name),
                     x_train,
                     y_train,
                     batch_size=batch_size,
