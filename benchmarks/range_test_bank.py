@@ -24,20 +24,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import range_test_quality as quality  # noqa: E402
 from range_test_quality import data  # noqa: E402
 from range_test_quality import held_out_loss  # noqa: E402
+from range_test_quality import mlp  # noqa: E402
 from range_test_quality import range_test  # noqa: E402
 
 GRID = [float(10.0 ** (k / 4)) for k in range(-16, 3)]
-
-
-def mlp(widths):
-    def build():
-        layers = [keras.Input((64,))]
-        layers += [keras.layers.Dense(w, activation="relu") for w in widths]
-        return keras.Sequential(layers + [keras.layers.Dense(10)])
-
-    return build
 
 
 def cnn():
@@ -80,13 +73,7 @@ SETTINGS = {
 
 def make_model(name, lr, seed):
     build, optimizer, _ = SETTINGS[name]
-    keras.utils.set_random_seed(seed)
-    model = build()
-    model.compile(
-        optimizer(lr),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    return model
+    return quality.make_model(optimizer(lr), seed, build)
 
 
 def record(name, splits, epochs=5, seeds=3):

@@ -40,15 +40,26 @@ def data():
     )
 
 
-def make_model(optimizer, seed):
+def mlp(widths):
+    """A builder of an MLP on the 64 digit pixels: ReLU layers of `widths`,
+    then 10 logits."""
+
+    def build():
+        layers = [keras.Input((64,))]
+        layers += [keras.layers.Dense(w, activation="relu") for w in widths]
+        return keras.Sequential(layers + [keras.layers.Dense(10)])
+
+    return build
+
+
+# The quality check's model: MLP 64-64-10.
+MLP64 = mlp([64])
+
+
+def make_model(optimizer, seed, build=MLP64):
+    """`build()`, seeded with `seed`, compiled with `optimizer`."""
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
+    model = build()
     model.compile(
         optimizer,
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
