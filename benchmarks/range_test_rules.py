@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from range_test_quality import fastai_valley  # noqa: E402
 
-from keras_lr.finder import suggestions  # noqa: E402
+from keras_lr.range_test import suggestions  # noqa: E402
 
 
 def _array(values):

@@ -1,4 +1,4 @@
-"""Draws the whole schedule family into docs/schedules.png (about 15 s).
+"""Draws the whole schedule family into docs/schedules.png (~1.5 min, 2 CPUs).
 
 Run: python examples/plot_schedules.py [output.png]
 """
@@ -7,9 +7,12 @@ import sys
 
 import keras
 import matplotlib.pyplot as plt
+import numpy as np
 
 from keras_lr import schedules
 from keras_lr.plot import plot_schedule
+from keras_lr.schedules.warmup_stable_decay import DECAY_SHAPES
+from keras_lr.schedules.warmup_stable_decay import cooldown_factor
 
 STEPS = 1000
 
@@ -60,16 +63,37 @@ PANELS = {
             [100, 700],
         ),
     },
+    "Warmup-stable-decay (100 up, 500 stable, 300 down)": {
+        f"WarmupStableDecay({shape!r})": schedules.WarmupStableDecay(
+            0.1, 100, 500, 300, end_learning_rate=0.005, decay_shape=shape
+        )
+        for shape in DECAY_SHAPES
+    },
 }
+
+
+def plot_cooldown_shapes(ax):
+    """The WSD cooldown factor against the fraction of the cooldown done."""
+    t = np.linspace(0.0, 1.0, 201)
+    for shape in DECAY_SHAPES:
+        ax.plot(t, np.asarray(cooldown_factor(t, shape)), label=repr(shape))
+    ax.set_title("WSD cooldown_factor(t, shape)")
+    ax.set_xlabel("fraction of the cooldown done")
+    ax.set_ylabel("factor")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
 
 if __name__ == "__main__":
     path = sys.argv[1] if len(sys.argv) > 1 else "docs/schedules.png"
-    figure, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
+    figure, axes = plt.subplots(3, 2, figsize=(12, 10.5))
     for ax, (title, family) in zip(axes.flat, PANELS.items()):
         for label, schedule in family.items():
             plot_schedule(schedule, STEPS, ax=ax, label=label)
         ax.set_title(title)
+        ax.set_xlim(0, STEPS)
         ax.legend(fontsize=7)
+    plot_cooldown_shapes(axes.flat[len(PANELS)])
     figure.suptitle("keras_lr.schedules over 1000 steps")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -1,17 +1,23 @@
 """keras_lr: the learning-rate toolkit for Keras 3 on TensorFlow."""
 
 from keras_lr import callbacks
+from keras_lr import control
+from keras_lr import cooldown
 from keras_lr import data
+from keras_lr import range_test
 from keras_lr import schedules
-from keras_lr.finder.find import find_learning_rate
-from keras_lr.finder.result import RangeTestResult
+from keras_lr.range_test import RangeTestResult
+from keras_lr.range_test import find_learning_rate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RangeTestResult",
     "callbacks",
+    "control",
+    "cooldown",
     "data",
     "find_learning_rate",
+    "range_test",
     "schedules",
 ]

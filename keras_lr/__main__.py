@@ -1,7 +1,7 @@
-"""`python -m keras_lr ...`: the `keras-lr` command line."""
+"""`python -m keras_lr ...`: the `keras-lr` command line (which starts
+faster as `keras-lr` or `python -m keras_lr_experiments`: importing
+`keras_lr` imports TensorFlow)."""
 
-import sys
+from keras_lr_experiments.cli import main
 
-from keras_lr.cli import main
-
-sys.exit(main())
+raise SystemExit(main())

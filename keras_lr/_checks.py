@@ -134,3 +134,84 @@ def check_strictly_increasing(name: str, value) -> None:
                 f"Argument `{name}` must be strictly increasing. "
                 f"{_received(name, value)}"
             )
+
+
+def is_tensor_like(value) -> bool:
+    """True for tensors and variables (Keras' or TensorFlow's)."""
+    try:
+        import keras
+    except ImportError:  # pragma: no cover - keras is a dependency
+        return False
+    return isinstance(value, keras.Variable) or keras.ops.is_tensor(value)
+
+
+def is_rate_like(value) -> bool:
+    """True for what a schedule accepts as a rate: a Python or NumPy real
+    number, or a tensor or variable (checked further by `rate_value`)."""
+    return is_real(value) or is_tensor_like(value)
+
+
+def rate_value(name: str, value) -> float | None:
+    """The current value of a rate argument, as a Python float.
+
+    Accepts Python and NumPy real numbers, scalar numeric tensors and
+    scalar variables (read now: a variable's value at construction). Returns
+    `None` for a symbolic tensor, whose value is not known until it runs.
+    Raises `TypeError` for anything else and `ValueError` for a non-finite
+    value.
+    """
+    expected = "a Python number, a scalar tensor or a `keras.Variable`"
+    if is_real(value):
+        number = float(value)
+    elif is_tensor_like(value):
+        import keras
+
+        dtype = keras.backend.standardize_dtype(value.dtype)
+        if dtype == "bool" or not (
+            keras.backend.is_float_dtype(dtype)
+            or keras.backend.is_int_dtype(dtype)
+        ):
+            raise _type_error(name, expected, value)
+        if tuple(value.shape) != ():
+            raise ValueError(
+                f"Argument `{name}` must be a scalar. Received: {name} of "
+                f"shape {tuple(value.shape)}"
+            )
+        try:
+            number = float(keras.ops.convert_to_numpy(value))
+        except (TypeError, ValueError, NotImplementedError, AttributeError):
+            return None  # a symbolic tensor: checked where it is known
+    else:
+        raise _type_error(name, expected, value)
+    if not math.isfinite(number):
+        raise ValueError(
+            f"Argument `{name}` must be finite. {_received_rate(name, value)}"
+        )
+    return number
+
+
+def _received_rate(name: str, value) -> str:
+    if is_real(value):
+        return _received(name, value)
+    import keras
+
+    number = float(keras.ops.convert_to_numpy(value))
+    return f"Received: {name}={number!r} (of type {type(value).__name__})"
+
+
+def check_non_negative_rate(name: str, value) -> None:
+    """`value` is a rate (see `rate_value`) >= 0 where its value is known."""
+    number = rate_value(name, value)
+    if number is not None and number < 0:
+        raise ValueError(
+            f"Argument `{name}` must be >= 0. {_received_rate(name, value)}"
+        )
+
+
+def check_positive_rate(name: str, value) -> None:
+    """`value` is a rate (see `rate_value`) > 0 where its value is known."""
+    number = rate_value(name, value)
+    if number is not None and number <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be > 0. {_received_rate(name, value)}"
+        )

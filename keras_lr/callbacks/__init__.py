@@ -1,17 +1,23 @@
-"""Keras callbacks for `model.fit`."""
+"""Keras callbacks for `model.fit`, one public callback per module."""
 
+from keras_lr.callbacks.anytime_cooldown import AnytimeCooldown
 from keras_lr.callbacks.backup import BackupAndRestore
-from keras_lr.callbacks.batch_size import BatchSizeScheduler
-from keras_lr.callbacks.batch_size import IncreaseBatchSizeOnPlateau
-from keras_lr.callbacks.batch_size import grow_batch_at
-from keras_lr.callbacks.cyclic import CyclicLR
-from keras_lr.callbacks.cyclic import OneCycleLR
-from keras_lr.callbacks.lr_logger import LearningRateLogger
-from keras_lr.callbacks.plateau import DivergenceGuard
-from keras_lr.callbacks.plateau import ReduceLROnPlateau
-from keras_lr.callbacks.range_test import LRRangeTest
+from keras_lr.callbacks.batch_logs import LogRateInBatchLogs
+from keras_lr.callbacks.batch_size_scheduler import BatchSizeScheduler
+from keras_lr.callbacks.batch_size_scheduler import grow_batch_at
+from keras_lr.callbacks.cyclic_lr import CyclicLR
+from keras_lr.callbacks.divergence_guard import DivergenceGuard
+from keras_lr.callbacks.increase_batch_size_on_plateau import (
+    IncreaseBatchSizeOnPlateau,
+)
+from keras_lr.callbacks.learning_rate_logger import LearningRateLogger
+from keras_lr.callbacks.one_cycle_lr import OneCycleLR
+from keras_lr.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from keras_lr.callbacks.schedule_free import SwapScheduleFreeWeights
+from keras_lr.range_test.callback import LRRangeTest
 
 __all__ = [
+    "AnytimeCooldown",
     "BackupAndRestore",
     "BatchSizeScheduler",
     "CyclicLR",
@@ -19,7 +25,9 @@ __all__ = [
     "IncreaseBatchSizeOnPlateau",
     "LRRangeTest",
     "LearningRateLogger",
+    "LogRateInBatchLogs",
     "OneCycleLR",
     "ReduceLROnPlateau",
+    "SwapScheduleFreeWeights",
     "grow_batch_at",
 ]

@@ -58,7 +58,7 @@ def register(model, callback) -> None:
     if pending and hasattr(callback, "get_state"):
         key = key_of(model, callback)
         if key in pending:
-            callback.set_state(pending.pop(key))
+            _hand_over(callback, *pending.pop(key))
 
 
 def unregister(model, callback) -> None:
@@ -76,13 +76,23 @@ def collect(model) -> dict[str, dict]:
     return {key_of(model, c): c.get_state() for c in _alive(model)}
 
 
-def deposit(model, states: dict[str, dict]) -> None:
-    """Gives each registered callback its state; keeps the rest pending."""
-    remaining = dict(states)
+def _hand_over(callback, state: dict, arrays: dict | None) -> None:
+    callback.set_state(state)
+    if arrays is not None:
+        callback.set_arrays(arrays)
+
+
+def deposit(
+    model, states: dict[str, dict], arrays: dict[str, dict] | None = None
+) -> None:
+    """Gives each registered callback its state (and its rollback arrays,
+    through `set_arrays`); keeps the rest pending."""
+    arrays = arrays or {}
+    remaining = {key: (state, arrays.get(key)) for key, state in states.items()}
     for callback in _alive(model):
         key = key_of(model, callback)
         if key in remaining:
-            callback.set_state(remaining.pop(key))
+            _hand_over(callback, *remaining.pop(key))
     _pending[model] = remaining
 
 
@@ -100,9 +110,18 @@ class StatefulCallback(keras.callbacks.Callback):
     means the run is resuming, so `on_train_begin` must not reset then.
     """
 
+    # A callback that drives the rate installs the rate controller here,
+    # before any `on_train_begin`, so that `BackupAndRestore` (after it in
+    # the list) finds the controller's variables when it restores.
+    drives_rate = False
+
     def set_model(self, model):
         super().set_model(model)
         register(model, self)
+        if self.drives_rate and getattr(model, "optimizer", None) is not None:
+            from keras_lr.control import rate_controller
+
+            rate_controller(model)
 
     def get_state(self) -> dict:
         raise NotImplementedError(

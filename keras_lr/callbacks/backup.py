@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from keras_lr import _checks
+from keras_lr import _keras_internals as internals
 from keras_lr.callbacks import _stateful
 
 FORMAT = "keras_lr.backup/1"
@@ -46,9 +47,10 @@ class BackupAndRestore(keras.callbacks.Callback):
     """Backs up the whole training state and restores it after a crash.
 
     Like `keras.callbacks.BackupAndRestore`, it saves the model's weights and
-    the optimizer's variables (slots, `iterations`, the learning-rate factor
-    of a plateau cut) and, after an interruption, makes the same `fit` call
-    resume from the last backup. Unlike it, it also saves the state of every
+    the optimizer's variables (slots, `iterations`, and the rate
+    controller's factor: plateau cuts, the batch-size hybrid's decay) and,
+    after an interruption, makes the same `fit` call resume from the last
+    backup. Unlike it, it also saves the state of every
     keras_lr callback in the same `fit` (plateau counters and best value,
     cycle position, current batch size, logged rates...), so the resumed run
     follows the same learning-rate, momentum and batch-size trajectory as an
@@ -107,8 +109,16 @@ class BackupAndRestore(keras.callbacks.Callback):
                 "Argument `backup_dir` must be a non-empty path. "
                 f"Received: backup_dir={backup_dir!r}"
             )
-        if save_freq != "epoch":
-            _checks.check_positive_int("save_freq", save_freq)
+        if save_freq != "epoch" and (
+            not isinstance(save_freq, int)
+            or isinstance(save_freq, bool)
+            or save_freq <= 0
+        ):
+            # Keras' own `BackupAndRestore` raises ValueError here too.
+            raise ValueError(
+                "Argument `save_freq` must be 'epoch' or a positive integer "
+                f"(batches between backups). Received: save_freq={save_freq!r}"
+            )
         _checks.check_bool("delete_checkpoint", delete_checkpoint)
         _checks.check_choice(
             "on_invalid_state", on_invalid_state, ("raise", "restart")
@@ -171,11 +181,13 @@ class BackupAndRestore(keras.callbacks.Callback):
                     "not match its recorded SHA-256."
                 )
                 return None
+            arrays = {}
             with np.load(path) as archive:
                 for name in sorted(archive.files):
                     key, part, _ = name.split("/")
-                    slot = state["callbacks"][key].setdefault("_arrays", {})
+                    slot = arrays.setdefault(key, {})
                     slot.setdefault(part, []).append(archive[name])
+            state["_arrays"] = arrays
         return state
 
     def set_model(self, model):
@@ -188,7 +200,11 @@ class BackupAndRestore(keras.callbacks.Callback):
         # order of the callback list.
         self._restored_state = self._read_state()
         if self._restored_state is not None:
-            _stateful.deposit(model, self._restored_state.get("callbacks", {}))
+            _stateful.deposit(
+                model,
+                self._restored_state.get("callbacks", {}),
+                self._restored_state.get("_arrays", {}),
+            )
             if model.built:
                 self._load_weights(self._restored_state)
 
@@ -245,7 +261,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._batches_in_epoch = int(state["batch"])
         self._counter = int(state.get("counter", 0))
         # Keras' own BackupAndRestore resumes `fit` this way too.
-        self.model._initial_epoch = self._epoch
+        internals.set_initial_epoch(self.model, self._epoch)
 
     # Writing -------------------------------------------------------------
 

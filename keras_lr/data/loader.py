@@ -147,8 +147,8 @@ class _Cursor:
         with loader._lock:
             generation = loader._generation
             batch_size = loader._batch_size
-            epoch = loader.epoch
-            position = loader.position
+            epoch = loader._epoch
+            position = loader._position
             steps_per_execution = loader._steps_per_execution
         if self._end_due and generation == self._generation:
             self._end_due = False
@@ -207,6 +207,12 @@ class GrowingBatchLoader(keras.utils.PyDataset):
       Python for every batch (through `tf.data.Dataset.from_generator`),
       slower for small batches. For indexable datasets of samples, and
       for a distribution strategy with `steps_per_execution` > 1.
+
+    The loader owns its batch size, epoch and position. A callback asks
+    for a new size with `request_batch_size(n)` (it applies from the next
+    epoch), opens epochs with `begin_epoch`, hands the model to
+    `configure_for(model)` at the start of training, and saves and
+    restores the loader with `get_state(trained_batches)`/`set_state`.
 
     The loader shuffles samples itself; pass `shuffle=False` to `fit`.
     (With `shuffle=True`, Keras additionally permutes the order of the
@@ -286,10 +292,14 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self.seed = seed
         # Guards what `as_dataset()` pipelines read from their own threads.
         self._lock = threading.Lock()
-        self._batch_size = None
-        self.batch_size = batch_size
-        self.epoch = 0
-        self.position = 0
+        self._batch_size = self._capped(batch_size)
+        # A size asked for by `request_batch_size`, for the next epoch.
+        self._requested = None
+        self._epoch = 0
+        self._position = 0
+        # The epoch and batch size last opened from outside (a callback's
+        # `begin_epoch`, `set_state`): what `trained_batches` count in.
+        self._opened = (0, self._batch_size)
         self._in_epoch = False
         self._count = _LiveBatchCount(self)
         self._order = self._permutation(0)
@@ -343,23 +353,106 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
         return per_arg["x"]
 
+    # What the batch-size callbacks use ---------------------------------
+    #
+    # The loader owns its batch size, epoch and position; callbacks change
+    # them only through `request_batch_size`, `begin_epoch`,
+    # `configure_for` and the state methods below.
+
     @property
     def batch_size(self) -> int:
-        """The batch size of the current epoch (the last one may be less)."""
+        """The batch size of the current epoch (its last batch may be
+        smaller)."""
         return self._batch_size
 
-    @batch_size.setter
-    def batch_size(self, value: int) -> None:
+    @property
+    def next_batch_size(self) -> int:
+        """The batch size the next epoch opened at its start will use."""
+        return self._batch_size if self._requested is None else self._requested
+
+    @property
+    def epoch(self) -> int:
+        """The index of the current epoch (it sets the permutation)."""
+        return self._epoch
+
+    @property
+    def position(self) -> int:
+        """Batches of the current epoch skipped at its start (a resumed
+        epoch serves only the rest)."""
+        return self._position
+
+    def request_batch_size(self, batch_size: int) -> int:
+        """Asks for a batch size from the next epoch on.
+
+        The size takes effect when the next epoch is opened at its start
+        (`begin_epoch` with `position=0`, which the batch-size callbacks
+        call from `on_epoch_begin`, or the loader's own move to the next
+        epoch), so the epoch in progress keeps its batch size, and its
+        position stays counted in it.
+
+        Args:
+            batch_size: A Python int > 0. Capped at the number of samples,
+                with a warning.
+
+        Returns:
+            The batch size the next epoch will use.
+
+        Raises:
+            ValueError: if `batch_size` <= 0.
+            TypeError: if `batch_size` is not an int.
+        """
+        self._requested = self._capped(batch_size, stacklevel=3)
+        return self._requested
+
+    def configure_for(self, model) -> None:
+        """Adapts the loader to the model `fit` trains, before the first
+        step.
+
+        Takes the model's `steps_per_execution` (an `as_dataset()`
+        pipeline ends each epoch by it), and refuses, in words, the
+        combinations an `as_dataset()` pipeline that `fit` is reading
+        cannot serve exactly. The batch-size callbacks call it from
+        `on_train_begin`; without them, pass `steps_per_execution` to
+        `as_dataset()`.
+
+        Args:
+            model: The compiled `keras.Model` being trained.
+
+        Raises:
+            ValueError: if the last `as_dataset()` pipeline was built
+                outside the model's distribution strategy, or under a
+                strategy with `steps_per_execution` > 1.
+        """
+        steps_per_execution = int(getattr(model, "steps_per_execution", 1))
+        with self._lock:
+            self._steps_per_execution = steps_per_execution
+        if self._last_input != "dataset":
+            return
+        strategy = model.distribute_strategy
+        if strategy is not self._dataset_strategy:
+            raise ValueError(
+                "`loader.as_dataset()` was built outside the distribution "
+                "strategy of the model: call it inside the same "
+                "`strategy.scope()` (Keras' own distribution of a dataset "
+                "prefetches across epochs, so a new batch size would take "
+                f"effect late). Model strategy: {type(strategy).__name__}; "
+                "dataset built under: "
+                f"{type(self._dataset_strategy).__name__}"
+            )
+        if self._dataset_distributed and steps_per_execution > 1:
+            raise ValueError(_SPE_UNDER_STRATEGY.format(steps_per_execution))
+
+    def _capped(self, value, stacklevel: int = 3) -> int:
         _checks.check_positive_int("batch_size", value)
         if value > self.num_samples:
             warnings.warn(
                 f"`batch_size`={value} is larger than the dataset "
                 f"({self.num_samples} samples); using batch_size="
                 f"{self.num_samples}.",
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
             value = self.num_samples
-        self._batch_size = int(value)
+        return int(value)
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if not self.shuffle:
@@ -369,33 +462,49 @@ class GrowingBatchLoader(keras.utils.PyDataset):
 
     def _current_num_batches(self) -> int:
         total = math.ceil(self.num_samples / self._batch_size)
-        return max(total - self.position, 0)
+        return max(total - self._position, 0)
 
     def begin_epoch(
         self, epoch: int, batch_size: int | None = None, position: int = 0
     ) -> None:
-        """Sets the epoch (its permutation), batch size and start position.
+        """Opens an epoch: its permutation, batch size and start position.
 
         Called by the batch-size callbacks from `on_epoch_begin`, before
         `fit` reads the epoch's number of batches.
 
         Args:
             epoch: A Python int >= 0, the index of the epoch.
-            batch_size: A Python int > 0, or `None` to keep the current one.
+            batch_size: A Python int > 0, or `None`: the size asked for by
+                `request_batch_size` when the epoch opens at its start,
+                else the current one. An explicit size replaces a request.
             position: A Python int >= 0: batches of this epoch already
-                trained on (a resumed run); the epoch serves the rest.
+                trained on (a resumed run); the epoch serves the rest. An
+                epoch resumed this way keeps the current batch size (the
+                position is counted in it) unless `batch_size` is given,
+                and a request waits for the next epoch.
         """
         _checks.check_non_negative_int("epoch", epoch)
         _checks.check_non_negative_int("position", position)
+        self._open(epoch, batch_size, position)
+        self._opened = (self._epoch, self._batch_size)
+
+    def _open(
+        self, epoch: int, batch_size: int | None = None, position: int = 0
+    ) -> None:
         if batch_size is not None:
-            self.batch_size = batch_size
+            batch_size = self._capped(batch_size, stacklevel=3)
+            self._requested = None
+        elif position == 0 and self._requested is not None:
+            batch_size, self._requested = self._requested, None
         order = self._order
-        if epoch != self.epoch or self.shuffle is False:
+        if epoch != self._epoch or self.shuffle is False:
             order = self._permutation(epoch)
         with self._lock:
+            if batch_size is not None:
+                self._batch_size = batch_size
             self._order = order
-            self.epoch = int(epoch)
-            self.position = int(position)
+            self._epoch = int(epoch)
+            self._position = int(position)
             self._generation += 1
 
     @property
@@ -434,7 +543,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         batches per call; the pipeline then ends each epoch whose number
         of batches is not a multiple of it with one empty read, so that no
         call runs into the next epoch. The batch-size callbacks set this
-        from the model; without them, pass the model's value here.
+        from the model (`configure_for`); without them, pass the model's
+        value here.
 
         Under a `tf.distribute.MirroredStrategy`, call it inside
         `strategy.scope()`: it then returns a distributed dataset with one
@@ -489,7 +599,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         replicas = strategy.num_replicas_in_sync
         first = min(
             self._batch_size,
-            self.num_samples - self.position * self._batch_size,
+            self.num_samples - self._position * self._batch_size,
         )
         if distributed and first % replicas:
             raise ValueError(
@@ -595,7 +705,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
 
     def _order_for(self, epoch: int) -> np.ndarray:
         with self._lock:
-            if epoch == self.epoch:
+            if epoch == self._epoch:
                 return self._order
         return self._permutation(epoch)
 
@@ -608,7 +718,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         batch_size, order, position = (
             self._batch_size,
             self._order,
-            self.position,
+            self._position,
         )
         total = math.ceil(self.num_samples / batch_size)
         index = int(index) + position
@@ -651,22 +761,51 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         # batch-size callbacks learn which input `fit` is reading.
         self._last_input = "loader"
         # Without a callback driving it, the loader moves to a new
-        # permutation after each epoch it served. `_in_epoch` keeps the
-        # call before training from counting.
+        # permutation after each epoch it served (a callback's
+        # `trained_batches` still count in the epoch it opened).
+        # `_in_epoch` keeps the call before training from counting.
         if self._in_epoch:
             self._in_epoch = False
-            self.begin_epoch(self.epoch + 1)
+            self._open(self._epoch + 1)
 
-    def get_state(self) -> dict:
-        """The loader's state, JSON-native, for an exact resume."""
-        return {
-            "batch_size": self._batch_size,
-            "epoch": self.epoch,
-            "position": self.position,
+    def get_state(self, trained_batches: int | None = None) -> dict:
+        """The loader's state, JSON-native, for an exact resume.
+
+        Args:
+            trained_batches: A Python int >= 0 or `None`. How many batches
+                of the epoch last opened by `begin_epoch` or `set_state`
+                the model has trained on, counted from the optimizer's
+                steps (the loader cannot tell: `fit` reads ahead, and
+                `fit(loader)` moves it on after each epoch). The state then
+                resumes right after them, or at the start of the next epoch
+                (with the requested batch size) once that epoch is
+                complete. `None`: the loader as it is.
+
+        Returns:
+            A dict: `batch_size`, `epoch`, `position`, `seed`, `shuffle`,
+            `num_samples`, and `next_batch_size` while a requested size
+            still waits for the next epoch.
+        """
+        epoch, position = self._epoch, self._position
+        batch_size, requested = self._batch_size, self._requested
+        if trained_batches is not None:
+            _checks.check_non_negative_int("trained_batches", trained_batches)
+            epoch, batch_size = self._opened
+            position = int(trained_batches)
+            if position >= math.ceil(self.num_samples / batch_size):
+                epoch, position = epoch + 1, 0
+                batch_size, requested = self.next_batch_size, None
+        state = {
+            "batch_size": batch_size,
+            "epoch": epoch,
+            "position": position,
             "seed": self.seed,
             "shuffle": self.shuffle,
             "num_samples": self.num_samples,
         }
+        if requested is not None:
+            state["next_batch_size"] = requested
+        return state
 
     def set_state(self, state: dict) -> None:
         """Restores `get_state()`'s output (same data, same order)."""
@@ -678,12 +817,18 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
         self.seed = int(state["seed"])
         self.shuffle = bool(state["shuffle"])
-        self.batch_size = int(state["batch_size"])
+        batch_size = self._capped(int(state["batch_size"]), stacklevel=3)
+        requested = state.get("next_batch_size")
+        if requested is not None:
+            requested = self._capped(int(requested), stacklevel=3)
         epoch = int(state["epoch"])
         order = self._permutation(epoch)
         with self._lock:
-            self.epoch = epoch
-            self.position = int(state["position"])
+            self._batch_size = batch_size
+            self._requested = requested
+            self._epoch = epoch
+            self._position = int(state["position"])
             self._order = order
             self._generation += 1
+        self._opened = (epoch, batch_size)
         self._in_epoch = False

@@ -32,6 +32,7 @@ from keras_lr.schedules.piecewise import PiecewiseConstantDecay
 from keras_lr.schedules.polynomial import PolynomialDecay
 from keras_lr.schedules.scaled import ScaledSchedule
 from keras_lr.schedules.warmup import LinearWarmup
+from keras_lr.schedules.warmup_stable_decay import WarmupStableDecay
 
 __all__ = [
     "CosineDecay",
@@ -47,4 +48,5 @@ __all__ = [
     "PolynomialDecay",
     "ScaledSchedule",
     "TimeBasedDecay",
+    "WarmupStableDecay",
 ]

@@ -10,8 +10,13 @@ from keras_lr.schedules import _base
 
 
 def _cosine_factor(fraction, alpha):
-    """`(1 - alpha) * 0.5 * (1 + cos(pi * fraction)) + alpha`."""
-    return (1.0 - alpha) * 0.5 * (1.0 + ops.cos(math.pi * fraction)) + alpha
+    """`(1 - alpha) * 0.5 * (1 + cos(pi * fraction)) + alpha`.
+
+    Computed as a line from `alpha` to 1 weighted by the cosine, so that it
+    is exactly 1 at `fraction == 0` and exactly `alpha` at `fraction == 1`.
+    """
+    cosine = 0.5 * (1.0 + ops.cos(math.pi * fraction))
+    return _base.lerp(alpha, 1.0, cosine)
 
 
 def cosine_decay(
@@ -35,7 +40,7 @@ def cosine_decay(
     warmup = _base.constant(warmup_steps, dtype)
     step = ops.minimum(step, decay + warmup)
     # max(warmup, 1) keeps the unused branch finite when warmup_steps == 0.
-    warming = lr + (target - lr) * step / ops.maximum(warmup, 1.0)
+    warming = _base.lerp(lr, target, step / ops.maximum(warmup, 1.0))
     decaying = target * _cosine_factor((step - warmup) / decay, alpha)
     return ops.where(step < warmup, warming, decaying)
 
@@ -64,7 +69,7 @@ def cosine_decay_restarts(
         within = (fraction - start) / ops.power(t, restart)
     peak = ops.power(_base.constant(m_mul, dtype), restart)
     cosine = 0.5 * peak * (1.0 + ops.cos(math.pi * within))
-    return lr * ((1.0 - alpha) * cosine + alpha)
+    return lr * _base.lerp(alpha, 1.0, cosine)
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -91,12 +96,15 @@ class CosineDecay(_base.LearningRateSchedule):
     ```
 
     Args:
-        initial_learning_rate: A Python float. The rate at step 0.
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable` (read at every call; an int counts as a
+            float). The rate at step 0.
         decay_steps: A Python number > 0. Steps to decay over.
         alpha: A Python float in [0, 1]. Final rate as a fraction of the
             peak rate.
         name: A string. Name scope of the operations.
-        warmup_target: A Python float or `None`. The rate reached at the end
+        warmup_target: A Python float, a scalar tensor, a `keras.Variable`
+            or `None`. The rate reached at the end
             of the warmup; `None` skips the warmup.
         warmup_steps: A Python number >= 0. Steps to warm up over.
 
@@ -130,13 +138,13 @@ class CosineDecay(_base.LearningRateSchedule):
         warmup_steps=0,
     ):
         super().__init__()
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
         _checks.check_positive("decay_steps", decay_steps)
         _checks.check_closed_interval("alpha", alpha, 0.0, 1.0)
         if warmup_target is not None:
-            _checks.check_non_negative("warmup_target", warmup_target)
+            _checks.check_non_negative_rate("warmup_target", warmup_target)
         _checks.check_non_negative("warmup_steps", warmup_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -158,11 +166,13 @@ class CosineDecay(_base.LearningRateSchedule):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
             "decay_steps": self.decay_steps,
             "alpha": self.alpha,
             "name": self.name,
-            "warmup_target": self.warmup_target,
+            "warmup_target": _base.config_value(self.warmup_target),
             "warmup_steps": self.warmup_steps,
         }
 
@@ -184,7 +194,9 @@ class CosineDecayRestarts(_base.LearningRateSchedule):
     ```
 
     Args:
-        initial_learning_rate: A Python float. The rate at step 0.
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable` (read at every call; an int counts as a
+            float). The rate at step 0.
         first_decay_steps: A Python number > 0. Length of the first period.
         t_mul: A Python float >= 1. Growth factor of the period length.
         m_mul: A Python float >= 0. Factor applied to each new peak.
@@ -222,7 +234,7 @@ class CosineDecayRestarts(_base.LearningRateSchedule):
         name="SGDRDecay",
     ):
         super().__init__()
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
         _checks.check_positive("first_decay_steps", first_decay_steps)
@@ -255,7 +267,9 @@ class CosineDecayRestarts(_base.LearningRateSchedule):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
             "first_decay_steps": self.first_decay_steps,
             "t_mul": self.t_mul,
             "m_mul": self.m_mul,

@@ -48,8 +48,10 @@ def cyclical_learning_rate(
         scale = ops.cast(ops.power(0.5, cycle - 1.0), dtype)
     else:
         scale = ops.cast(ops.power(float(gamma), step), dtype)
-    height = _base.constant(maximal_learning_rate, dtype) - base
-    return base + height * ops.cast(position, dtype) * scale
+    peak = _base.constant(maximal_learning_rate, dtype)
+    # Exactly `base` at the troughs and `peak` at the crests (scale 1),
+    # unlike `base + (peak - base) * weight`.
+    return _base.lerp(base, peak, ops.cast(position, dtype) * scale)
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -78,8 +80,10 @@ class CyclicalLearningRate(_base.LearningRateSchedule):
     reading both rates off a range test (`keras_lr.find_learning_rate`).
 
     Args:
-        initial_learning_rate: A Python float >= 0. The lower rate.
-        maximal_learning_rate: A Python float > `initial_learning_rate`.
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable`, >= 0 (read at every call; an int counts as
+            a float). The lower rate.
+        maximal_learning_rate: The same kinds, > `initial_learning_rate`.
         step_size: A Python number > 0. Steps of the rising half cycle.
         mode: A string, `"triangular"`, `"triangular2"` (height halves every
             cycle) or `"exp_range"` (height times `gamma ** step`).
@@ -126,16 +130,27 @@ class CyclicalLearningRate(_base.LearningRateSchedule):
         name="CyclicalLearningRate",
     ):
         super().__init__()
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
-        _checks.check_real("maximal_learning_rate", maximal_learning_rate)
-        _checks.check_greater(
-            "maximal_learning_rate",
-            maximal_learning_rate,
-            "initial_learning_rate",
-            initial_learning_rate,
+        maximal = _checks.rate_value(
+            "maximal_learning_rate", maximal_learning_rate
         )
+        initial = _checks.rate_value(
+            "initial_learning_rate", initial_learning_rate
+        )
+        if maximal is not None and initial is not None:
+            # Python numbers are quoted as given; tensors by their value.
+            _checks.check_greater(
+                "maximal_learning_rate",
+                maximal_learning_rate
+                if _checks.is_real(maximal_learning_rate)
+                else maximal,
+                "initial_learning_rate",
+                initial_learning_rate
+                if _checks.is_real(initial_learning_rate)
+                else initial,
+            )
         _checks.check_positive("step_size", step_size)
         if step_size_down is not None:
             _checks.check_positive("step_size_down", step_size_down)
@@ -182,8 +197,12 @@ class CyclicalLearningRate(_base.LearningRateSchedule):
         if scale_fn is not None:
             scale_fn = keras.saving.serialize_keras_object(scale_fn)
         return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "maximal_learning_rate": self.maximal_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
+            "maximal_learning_rate": _base.config_value(
+                self.maximal_learning_rate
+            ),
             "step_size": self.step_size,
             "mode": self.mode,
             "gamma": self.gamma,

@@ -35,8 +35,10 @@ class ExponentialDecay(_base.LearningRateSchedule):
     ```
 
     Args:
-        initial_learning_rate: A Python float. The rate at step 0. Its type
-            sets the output dtype (`numpy.float64` gives `float64`).
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable` (read at every call). The rate at step 0. Its
+            type sets the output dtype (`numpy.float64` or a `float64`
+            tensor gives `float64`; an int, like a float, `float32`).
         decay_steps: A Python number > 0. Steps per factor of `decay_rate`.
         decay_rate: A Python float >= 0. The decay factor.
         staircase: A bool. If `True`, decay at discrete intervals.
@@ -67,7 +69,7 @@ class ExponentialDecay(_base.LearningRateSchedule):
         name="ExponentialDecay",
     ):
         super().__init__()
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
         _checks.check_positive("decay_steps", decay_steps)
@@ -91,7 +93,9 @@ class ExponentialDecay(_base.LearningRateSchedule):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
             "decay_steps": self.decay_steps,
             "decay_rate": self.decay_rate,
             "staircase": self.staircase,

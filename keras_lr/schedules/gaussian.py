@@ -13,7 +13,8 @@ def gaussian_decay(step, initial_learning_rate, decay_steps, alpha=0.0):
     dtype = lr.dtype
     x = _base.step_as(step, dtype) / _base.constant(decay_steps, dtype)
     alpha = _base.constant(alpha, dtype)
-    return lr * (alpha + (1.0 - alpha) * ops.exp(-0.5 * ops.square(x)))
+    # A line from `alpha` to 1 weighted by the bell: exactly `lr` at step 0.
+    return lr * _base.lerp(alpha, 1.0, ops.exp(-0.5 * ops.square(x)))
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -31,7 +32,9 @@ class GaussianDecay(_base.LearningRateSchedule):
     ```
 
     Args:
-        initial_learning_rate: A Python float. The rate at step 0.
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable` (read at every call; an int counts as a
+            float). The rate at step 0.
         decay_steps: A Python number > 0. Standard deviation of the bell,
             in steps.
         alpha: A Python float in [0, 1]. Final rate as a fraction of
@@ -59,7 +62,7 @@ class GaussianDecay(_base.LearningRateSchedule):
         name="GaussianDecay",
     ):
         super().__init__()
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
         _checks.check_positive("decay_steps", decay_steps)
@@ -77,7 +80,9 @@ class GaussianDecay(_base.LearningRateSchedule):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
             "decay_steps": self.decay_steps,
             "alpha": self.alpha,
             "name": self.name,

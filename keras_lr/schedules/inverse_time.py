@@ -35,7 +35,9 @@ class InverseTimeDecay(_base.LearningRateSchedule):
     ```
 
     Args:
-        initial_learning_rate: A Python float. The rate at step 0.
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable` (read at every call; an int counts as a
+            float). The rate at step 0.
         decay_steps: A Python number > 0. How often to apply the decay.
         decay_rate: A Python float >= 0. The decay rate.
         staircase: A bool. Whether to apply the decay in a discrete fashion.
@@ -65,7 +67,7 @@ class InverseTimeDecay(_base.LearningRateSchedule):
         name="InverseTimeDecay",
     ):
         super().__init__()
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
         _checks.check_positive("decay_steps", decay_steps)
@@ -89,7 +91,9 @@ class InverseTimeDecay(_base.LearningRateSchedule):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
             "decay_steps": self.decay_steps,
             "decay_rate": self.decay_rate,
             "staircase": self.staircase,

@@ -24,9 +24,17 @@ def one_cycle_phases(
 
 
 def _anneal(start, end, fraction, strategy):
+    """From `start` at `fraction == 0` to `end` at 1, exact at both ends.
+
+    PyTorch writes `(end - start) * pct + start`, which can miss `end` by
+    a few ulps (a linear one-cycle ending at 4.0233e-7 instead of 4e-7); a
+    weighted sum of the two ends hits both exactly.
+    """
     if strategy == "cos":
-        return end + (start - end) * 0.5 * (ops.cos(math.pi * fraction) + 1.0)
-    return start + (end - start) * fraction
+        weight = 0.5 * (1.0 - ops.cos(math.pi * fraction))
+    else:
+        weight = fraction
+    return _base.lerp(start, end, weight)
 
 
 def one_cycle(
@@ -62,6 +70,9 @@ def one_cycle(
     # Walk the phases backwards so that the earliest matching phase wins.
     for (first, last), (begin, finish) in reversed(list(zip(phases, targets))):
         fraction = ops.clip((step - first) / (last - first), 0.0, 1.0)
+        # Exactly 1 from the phase's last step on, even where XLA divides
+        # by multiplying with a rounded reciprocal.
+        fraction = ops.where(step >= last, 1.0, fraction)
         phase_value = _anneal(begin, finish, fraction, anneal_strategy)
         value = (
             phase_value
@@ -94,7 +105,9 @@ class OneCycle(_base.LearningRateSchedule):
     ```
 
     Args:
-        maximal_learning_rate: A Python float > 0. The peak rate.
+        maximal_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable`, > 0 (read at every call; an int counts as a
+            float). The peak rate.
         total_steps: A Python int > 0. Length of the cycle, in steps.
         pct_start: A Python float in (0, 1). Fraction of the cycle spent
             rising.
@@ -136,7 +149,9 @@ class OneCycle(_base.LearningRateSchedule):
         name="OneCycle",
     ):
         super().__init__()
-        _checks.check_positive("maximal_learning_rate", maximal_learning_rate)
+        _checks.check_positive_rate(
+            "maximal_learning_rate", maximal_learning_rate
+        )
         _checks.check_positive_int("total_steps", total_steps)
         _checks.check_open_interval("pct_start", pct_start, 0.0, 1.0)
         _checks.check_positive("div_factor", div_factor)
@@ -166,8 +181,13 @@ class OneCycle(_base.LearningRateSchedule):
 
     @property
     def initial_learning_rate(self) -> float:
-        """The rate at step 0: `maximal_learning_rate / div_factor`."""
-        return self.maximal_learning_rate / self.div_factor
+        """The rate at step 0: `maximal_learning_rate / div_factor`.
+
+        A Python float; for a tensor or variable `maximal_learning_rate`,
+        from its current value.
+        """
+        maximal = float(_base.config_value(self.maximal_learning_rate))
+        return maximal / self.div_factor
 
     @property
     def minimal_learning_rate(self) -> float:
@@ -177,7 +197,7 @@ class OneCycle(_base.LearningRateSchedule):
     def __call__(self, step):
         with keras.name_scope(self.name):
             peak = _base.learning_rate_tensor(self.maximal_learning_rate)
-            initial = peak / ops.cast(self.div_factor, peak.dtype)
+            initial = peak / _base.constant(self.div_factor, peak.dtype)
             return one_cycle(
                 step,
                 self.total_steps,
@@ -191,7 +211,9 @@ class OneCycle(_base.LearningRateSchedule):
 
     def get_config(self):
         return {
-            "maximal_learning_rate": self.maximal_learning_rate,
+            "maximal_learning_rate": _base.config_value(
+                self.maximal_learning_rate
+            ),
             "total_steps": self.total_steps,
             "pct_start": self.pct_start,
             "div_factor": self.div_factor,

@@ -23,11 +23,25 @@ def polynomial_decay(
     horizon = _base.constant(decay_steps, dtype)
     if cycle:
         # The first multiple of `decay_steps` that is >= step (1 at step 0).
-        horizon = horizon * ops.maximum(ops.ceil(step / horizon), 1.0)
+        # XLA divides by multiplying with a reciprocal, which can put
+        # `step / horizon` just above a whole number; one step back fixes it.
+        multiple = ops.maximum(ops.ceil(step / horizon), 1.0)
+        multiple = ops.where(
+            (multiple > 1.0) & ((multiple - 1.0) * horizon >= step),
+            multiple - 1.0,
+            multiple,
+        )
+        horizon = horizon * multiple
     else:
         step = ops.minimum(step, horizon)
-    remaining = 1.0 - step / horizon
-    return (lr - end) * ops.power(remaining, _base.constant(power, dtype)) + end
+    # Exactly 1 at step 0 and 0 from the horizon on: XLA divides with a
+    # rounded reciprocal and fuses `1 - step / horizon` into a multiply-add
+    # that gives -1.5e-8 at the horizon (NaN for a fractional `power`).
+    remaining = ops.where(step >= horizon, 0.0, 1.0 - step / horizon)
+    weight = ops.power(remaining, _base.constant(power, dtype))
+    # Exactly `lr` at step 0 and `end` at `decay_steps`, unlike
+    # `(lr - end) * weight + end`, which can miss `lr` by an ulp.
+    return _base.lerp(end, lr, weight)
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -48,9 +62,11 @@ class PolynomialDecay(_base.LearningRateSchedule):
     is not below `step`, so the rate jumps back up and decays again.
 
     Args:
-        initial_learning_rate: A Python float. The rate at step 0.
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable` (read at every call; an int counts as a
+            float). The rate at step 0.
         decay_steps: A Python number > 0. Steps to reach `end_learning_rate`.
-        end_learning_rate: A Python float >= 0. The final rate.
+        end_learning_rate: The same kinds, >= 0. The final rate.
         power: A Python float >= 0. The power of the polynomial.
         cycle: A bool. Whether to cycle beyond `decay_steps`.
         name: A string. Name scope of the operations.
@@ -80,11 +96,11 @@ class PolynomialDecay(_base.LearningRateSchedule):
         name="PolynomialDecay",
     ):
         super().__init__()
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
         _checks.check_positive("decay_steps", decay_steps)
-        _checks.check_non_negative("end_learning_rate", end_learning_rate)
+        _checks.check_non_negative_rate("end_learning_rate", end_learning_rate)
         _checks.check_non_negative("power", power)
         _checks.check_bool("cycle", cycle)
         self.initial_learning_rate = initial_learning_rate
@@ -107,9 +123,11 @@ class PolynomialDecay(_base.LearningRateSchedule):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
             "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
+            "end_learning_rate": _base.config_value(self.end_learning_rate),
             "power": self.power,
             "cycle": self.cycle,
             "name": self.name,

@@ -11,10 +11,11 @@ from keras_lr.schedules import _base
 class ScaledSchedule(_base.LearningRateSchedule):
     """Multiplies any schedule by a factor held in a variable.
 
-    This is how keras_lr's plateau callbacks cut the rate of an optimizer
-    that already has a schedule: warmup, then cosine, then a cut on plateau
-    gives `scale * cosine(step)` from the cut on, without retracing the
-    training step. The factor is saved with the model.
+    A model saved while keras_lr's rate controller held a factor on its
+    schedule (after a plateau cut, say: warmup, then cosine, then a cut
+    gives `scale * cosine(step)`) loads back with this around the
+    schedule, so it trains on at the same rate without keras_lr's
+    callbacks. The factor is saved in the config.
 
     ```python
     def learning_rate(step):

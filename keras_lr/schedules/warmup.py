@@ -29,7 +29,9 @@ class LinearWarmup(_base.LearningRateSchedule):
         schedule: A `LearningRateSchedule` (ours or Keras') or a Python
             float (a constant rate).
         warmup_steps: A Python int > 0. Length of the ramp.
-        initial_learning_rate: A Python float >= 0. The rate at step 0.
+        initial_learning_rate: A Python float, a scalar tensor or a
+            `keras.Variable`, >= 0 (read at every call). The rate at step
+            0.
         name: A string. Name scope of the operations.
 
     Returns:
@@ -64,7 +66,7 @@ class LinearWarmup(_base.LearningRateSchedule):
         schedule = _base.deserialize(schedule)
         _base.check_schedule("schedule", schedule)
         _checks.check_positive_int("warmup_steps", warmup_steps)
-        _checks.check_non_negative(
+        _checks.check_non_negative_rate(
             "initial_learning_rate", initial_learning_rate
         )
         self.schedule = schedule
@@ -81,13 +83,15 @@ class LinearWarmup(_base.LearningRateSchedule):
             after = ops.cast(_base.evaluate(self.schedule, local), dtype)
             start = _base.constant(self.initial_learning_rate, dtype)
             fraction = _base.step_as(step, dtype) / float(self.warmup_steps)
-            ramp = start + (target - start) * fraction
+            ramp = _base.lerp(start, target, fraction)
             return ops.where(step < self.warmup_steps, ramp, after)
 
     def get_config(self):
         return {
             "schedule": _base.serialize(self.schedule),
             "warmup_steps": self.warmup_steps,
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": _base.config_value(
+                self.initial_learning_rate
+            ),
             "name": self.name,
         }

@@ -203,7 +203,7 @@ def test_must_come_after_keras_lr_callbacks(tmp_path):
         ({"backup_dir": ""}, "Argument `backup_dir` must be a non-empty path"),
         (
             {"backup_dir": "d", "save_freq": 0},
-            "Argument `save_freq` must be > 0",
+            "Argument `save_freq` must be .epoch. or a positive integer",
         ),
         (
             {"backup_dir": "d", "on_invalid_state": "ignore"},

@@ -183,6 +183,7 @@ def test_plateau_grows_at_the_epoch_keras_patience_gives(
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
         loader,
         monitor="score",
+        mode="min",
         factor=2,
         patience=2,
         min_delta=0.0,
@@ -203,7 +204,12 @@ def test_plateau_hybrid_hands_over_at_the_cap():
     loader = make_loader()
     model = recording_model(learning_rate=LR)
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
-        loader, monitor="score", factor=2, patience=1, max_batch_size=8
+        loader,
+        monitor="score",
+        mode="min",
+        factor=2,
+        patience=1,
+        max_batch_size=8,
     )
     history = fit(model, loader, [Feed([1.0] * 5), grow], epochs=5)
     assert history.history["batch_size"] == [4, 4, 8, 8, 8]
@@ -345,7 +351,12 @@ def test_hybrid_under_mirrored_strategy(path, two_cpu_strategy):
 def test_plateau_state_is_json_and_resumes_the_counters():
     loader = make_loader()
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
-        loader, monitor="score", factor=2, patience=2, max_batch_size=None
+        loader,
+        monitor="score",
+        mode="min",
+        factor=2,
+        patience=2,
+        max_batch_size=None,
     )
     fit(recording_model(), loader, [Feed([1.0, 2.0, 3.0]), grow], epochs=2)
     state = json.loads(json.dumps(grow.get_state()))
@@ -354,6 +365,7 @@ def test_plateau_state_is_json_and_resumes_the_counters():
     again = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
         make_loader(),
         monitor="score",
+        mode="min",
         factor=2,
         patience=2,
         max_batch_size=None,
@@ -376,6 +388,7 @@ def test_plateau_hybrid_decay_stops_at_min_lr():
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
         loader,
         monitor="score",
+        mode="min",
         factor=2,
         patience=1,
         max_batch_size=8,
@@ -401,6 +414,7 @@ def test_min_lr_leaves_a_rate_already_below_it_alone():
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
         loader,
         monitor="score",
+        mode="min",
         factor=2,
         patience=1,
         max_batch_size=4,
@@ -423,7 +437,12 @@ def test_min_lr_must_be_non_negative():
 def test_min_lr_default_keeps_the_full_decay():
     loader = make_loader()
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
-        loader, monitor="score", factor=2, patience=1, max_batch_size=4
+        loader,
+        monitor="score",
+        mode="min",
+        factor=2,
+        patience=1,
+        max_batch_size=4,
     )
     assert grow.min_lr == 0.0
     history = fit(
@@ -437,3 +456,97 @@ def test_min_lr_default_keeps_the_full_decay():
         [LR, LR, LR / 2, LR / 4],
         rtol=1e-6,
     )
+
+
+def decay_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        LR, decay_steps=10, decay_rate=0.5
+    )
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    return model
+
+
+def test_hybrid_decay_on_a_keras_schedule_travels_with_save_weights(
+    tmp_path,
+):
+    loader = make_loader(batch_size=8)
+    model = decay_model()
+    grow = keras_lr.callbacks.BatchSizeScheduler(
+        loader, keras_lr.callbacks.grow_batch_at([1, 2, 3], 2), 32
+    )
+    history = fit(model, loader, [grow], epochs=4)
+    # Targets 8, 16, 32, 64; the cap is 32: the last growth is a decay
+    # of the schedule by 32 / 64.
+    sizes = [8, 16, 32, 32]
+    assert history.history["batch_size"] == sizes
+    steps = cumulative_updates(sizes)
+    expected = [LR * 0.5 ** (s / 10) for s in steps]
+    expected[-1] *= 0.5
+    np.testing.assert_allclose(
+        history.history["learning_rate"], expected, rtol=1e-6
+    )
+    controller = keras_lr.control.rate_controller(model)
+    assert controller.multiplier == pytest.approx(0.5, rel=1e-6)
+    path = os.path.join(tmp_path, "run.weights.h5")
+    model.save_weights(path)
+
+    fresh = decay_model(seed=1)
+    restored = keras_lr.control.rate_controller(fresh)
+    assert restored.current() == pytest.approx(LR, rel=1e-6)
+    fresh.load_weights(path)
+    assert restored.step() == controller.step() == steps[-1]
+    assert restored.multiplier == controller.multiplier
+    assert restored.current() == controller.current()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_resumed_hybrid_does_not_apply_the_decay_again(path):
+    schedule = keras_lr.callbacks.grow_batch_at([1, 2, 3], 2)
+    loader = make_loader()
+    model = recording_model(learning_rate=LR)
+    grow = keras_lr.callbacks.BatchSizeScheduler(loader, schedule, 10)
+    fit(model, loader, [grow], epochs=3, path=path)
+    state = json.loads(json.dumps(grow.get_state()))
+    assert set(state) == {
+        "target_batch_size",
+        "last_scheduled_epoch",
+        "position",
+        "loader",
+    }
+    assert state["target_batch_size"] == 16
+    assert state["loader"]["epoch"] == 3
+    assert state["position"] == 0
+    # The same model (its optimizer holds the rate LR * 10 / 16) goes on
+    # with a new callback and loader: only the growth to 32 is new.
+    again = keras_lr.callbacks.BatchSizeScheduler(make_loader(), schedule, 10)
+    again.set_state(state)
+    history = fit(
+        model, again.loader, [again], epochs=5, initial_epoch=3, path=path
+    )
+    assert history.history["batch_size"] == [10, 10]
+    np.testing.assert_allclose(
+        history.history["learning_rate"],
+        [LR * 10 / 32, LR * 10 / 32],
+        rtol=1e-6,
+    )
+
+
+def test_plateau_auto_mode_follows_keras_at_the_first_epoch_end():
+    loader = make_loader()
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader, monitor="score", factor=2, patience=1, max_batch_size=None
+    )
+    # Undecided until the first epoch end, as in Keras.
+    assert grow.tracker.mode is None
+    with pytest.raises(ValueError, match=r"monitor='score'.*mode='max'"):
+        fit(recording_model(), loader, [Feed([1.0, 1.0]), grow], epochs=2)
+    model = recording_model(metrics=["accuracy"])
+    x, y = id_data(N)
+    grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+        loader, monitor="val_accuracy", factor=2, patience=1
+    )
+    fit(model, loader, [grow], epochs=1, validation_data=(x, y))
+    assert grow.tracker.mode == "max"
+    assert grow.get_state()["tracker"]["mode"] == "max"

@@ -218,33 +218,41 @@ def test_optimizer_after_training_and_save_midway(tmp_path):
     )
     json.dumps(saver.config)
     assert saver.config["momentum"] == pytest.approx(0.95)
-    # The callback's curve saves as what the optimizer held: a float rate
-    # (the current one), so the saved optimizer variables, the rate
+    # The rate controller saves as the user's rate (the curve belongs to
+    # the callback): a float, so the saved optimizer variables, the rate
     # variable included, match what loading rebuilds.
     saved = saver.config["learning_rate"]
-    assert saved["class_name"] == "TabulatedSchedule"
-    next_step = torch_one_cycle(STEPS_PER_EPOCH, 0.1, TOTAL)
-    assert saved["config"]["learning_rate"] == pytest.approx(next_step, 1e-5)
+    assert saved["class_name"] == "RateController"
+    assert saved["config"]["learning_rate"] == pytest.approx(0.5)
     assert saver.n_variables == len(optimizer.variables)
     loaded = keras.saving.load_model(path, compile=True)
     assert type(loaded.optimizer.momentum) is float
-    assert isinstance(loaded.optimizer._learning_rate, keras.Variable)
+    assert keras_lr.control.installed_controller(loaded.optimizer) is None
     assert float(ops.convert_to_numpy(loaded.optimizer.learning_rate)) == (
-        pytest.approx(next_step, rel=1e-5)
+        pytest.approx(0.5)
     )
     assert int(ops.convert_to_numpy(loaded.optimizer.iterations)) == (
         STEPS_PER_EPOCH
     )
 
-    # After training: the float variable again, holding the last rate.
-    assert type(optimizer.momentum) is float
-    assert optimizer.momentum == pytest.approx(0.95, rel=1e-6)
-    assert isinstance(optimizer._learning_rate, keras.Variable)
+    # After training: the float rate holds the last rate of the curve,
+    # the momentum the last momentum; the curves are off.
+    controller = keras_lr.control.installed_controller(optimizer)
+    assert not controller.curve_active
+    assert isinstance(controller.learning_rate, keras.Variable)
+    assert float(optimizer.momentum) == pytest.approx(0.95, rel=1e-6)
     last = torch_one_cycle(TOTAL - 1, 0.1, TOTAL)
     assert float(ops.convert_to_numpy(optimizer.learning_rate)) == (
         pytest.approx(last, rel=1e-4)
     )
-    assert type(optimizer.get_config()["learning_rate"]) is float
+    config = optimizer.get_config()
+    assert config["learning_rate"]["config"]["learning_rate"] == (
+        pytest.approx(last, rel=1e-4)
+    )
+    assert type(config["momentum"]) is not str
+    assert json.loads(json.dumps(config))["momentum"] == (
+        pytest.approx(0.95, rel=1e-6)
+    )
 
 
 def test_second_fit_starts_a_new_cycle_and_state_resumes():
@@ -303,15 +311,27 @@ def test_momentum_errors():
         model.fit(
             x,
             y,
-            callbacks=[keras_lr.callbacks.CyclicLR(0.1, 1.0, 2)],
+            callbacks=[
+                keras_lr.callbacks.CyclicLR(0.1, 1.0, 2, cycle_momentum=True)
+            ],
             verbose=0,
         )
     # Nothing was changed by the failed start.
-    assert isinstance(model.optimizer._learning_rate, keras.Variable)
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == (
+        pytest.approx(0.01)
+    )
+    assert model.optimizer.momentum == 0.0
+
+
     model = helpers.bias_model(keras.optimizers.Adagrad())
     with pytest.raises(ValueError, match="neither"):
         model.fit(
-            x, y, callbacks=[keras_lr.callbacks.OneCycleLR(0.1)], verbose=0
+            x,
+            y,
+            callbacks=[
+                keras_lr.callbacks.OneCycleLR(0.1, cycle_momentum=True)
+            ],
+            verbose=0,
         )
     # Without momentum cycling any optimizer works.
     model.fit(
@@ -321,6 +341,32 @@ def test_momentum_errors():
         batch_size=helpers.BATCH,
         callbacks=[keras_lr.callbacks.OneCycleLR(0.1, cycle_momentum=False)],
     )
+
+
+@pytest.mark.parametrize(
+    "make_callback",
+    [
+        lambda: keras_lr.callbacks.CyclicLR(0.01, 0.1, step_size=6),
+        lambda: keras_lr.callbacks.OneCycleLR(0.1),
+    ],
+)
+def test_defaults_on_plain_sgd(make_callback):
+    """With defaults, both callbacks run on an SGD without momentum and
+    cycle the rate only."""
+    model = helpers.bias_model(keras.optimizers.SGD())
+    recorder = helpers.BiasRecorder()
+    callback = make_callback()
+    fit(model, callback, recorder=recorder)
+    if isinstance(callback, keras_lr.callbacks.CyclicLR):
+        rates = [torch_cyclic(s, 0.01, 0.1, 6) for s in range(TOTAL)]
+    else:
+        rates = [torch_one_cycle(s, 0.1, TOTAL) for s in range(TOTAL)]
+    np.testing.assert_allclose(
+        recorder.values,
+        helpers.sgd_trajectory(rates, [0.0] * TOTAL),
+        rtol=RTOL,
+    )
+    assert model.optimizer.momentum == 0.0
 
 
 def test_argument_errors():
@@ -350,6 +396,17 @@ def test_unknown_epoch_length_evaluates_in_graph():
         0.01, 0.1, step_size=5, mode="triangular2"
     )
     recorder = helpers.BiasRecorder()
+
+    class Observe(keras.callbacks.Callback):
+        """The curve as the optimizer sees it, during training."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            controller = keras_lr.control.installed_controller(
+                self.model.optimizer
+            )
+            seen.append((controller.curve_active, controller.current()))
+
+    seen = []
     # Keras says so once it finds the end of an epoch of unknown length.
     with pytest.warns(UserWarning, match="ran out of data"):
         model.fit(
@@ -357,12 +414,10 @@ def test_unknown_epoch_length_evaluates_in_graph():
             epochs=2,
             verbose=0,
             shuffle=False,
-            callbacks=[callback, recorder],
+            callbacks=[callback, recorder, Observe()],
         )
-    assert not isinstance(
-        model.optimizer._learning_rate,
-        keras_lr.callbacks.cyclic.TabulatedSchedule,
-    )
+    assert len(seen) == 16
+    assert all(active for active, _ in seen)
     # Keras counts one optimizer iteration more than the updates it ran in
     # an epoch of unknown length (the failed fetch at the end: 9 after 8),
     # and every in-graph schedule, Keras' own too, follows the counter.
@@ -374,4 +429,12 @@ def test_unknown_epoch_length_evaluates_in_graph():
     ]
     np.testing.assert_allclose(
         recorder.values, helpers.sgd_trajectory(rates, moms), rtol=RTOL
+    )
+    # After each step, the rate of the next one (the counter skips 9).
+    following = list(range(1, 9)) + list(range(10, 18))
+    expected = [
+        torch_cyclic(s, 0.01, 0.1, 5, mode="triangular2") for s in following
+    ]
+    np.testing.assert_allclose(
+        [rate for _, rate in seen], expected, rtol=1e-6
     )

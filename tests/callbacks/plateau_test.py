@@ -96,7 +96,7 @@ def test_cuts_at_scripted_epochs(threshold_mode, expected_cuts):
     #      < 8.055 improves; 7.95, 7.9 miss 7.2 -> cut 6; 7.0 best; -> 9.
     assert keras_counting(SEQUENCE, 2, 0.1, threshold_mode) == expected_cuts
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score",
+        "val_loss",
         factor=0.5,
         patience=2,
         min_delta=0.1,
@@ -104,7 +104,7 @@ def test_cuts_at_scripted_epochs(threshold_mode, expected_cuts):
     )
     rates = RateLog()
     _, history = run(
-        [Script("score", SEQUENCE), callback, rates], len(SEQUENCE)
+        [Script("val_loss", SEQUENCE), callback, rates], len(SEQUENCE)
     )
     expected, lr = [], 0.1
     for epoch in range(len(SEQUENCE)):
@@ -128,7 +128,7 @@ def test_cuts_match_reference_counting_random(mode, threshold_mode):
     )
     assert cuts  # the sequence does have plateaus
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score",
+        "val_loss",
         factor=0.5,
         patience=2,
         min_delta=0.02,
@@ -137,7 +137,7 @@ def test_cuts_match_reference_counting_random(mode, threshold_mode):
         threshold_mode=threshold_mode,
     )
     rates = RateLog()
-    run([Script("score", values), callback, rates], len(values))
+    run([Script("val_loss", values), callback, rates], len(values))
     got = [
         e
         for e in range(len(values))
@@ -154,19 +154,19 @@ def test_smoothing_averages_before_comparing():
     means = [values[0]] + [(a + b) / 2 for a, b in zip(values, values[1:])]
     assert keras_counting(means, 1, 1e-4, "abs") == []
 
-    raw = keras_lr.callbacks.ReduceLROnPlateau("score", 0.5, patience=1)
+    raw = keras_lr.callbacks.ReduceLROnPlateau("val_loss", 0.5, patience=1)
     rates = RateLog()
-    run([Script("score", values), raw, rates], len(values))
+    run([Script("val_loss", values), raw, rates], len(values))
     np.testing.assert_allclose(
         rates.values,
         [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125],
         rtol=1e-6,
     )
     smooth = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", 0.5, patience=1, smoothing=2
+        "val_loss", 0.5, patience=1, smoothing=2
     )
     rates = RateLog()
-    run([Script("score", values), smooth, rates], len(values))
+    run([Script("val_loss", values), smooth, rates], len(values))
     np.testing.assert_allclose(rates.values, [0.1] * 8, rtol=1e-6)
 
 
@@ -177,13 +177,13 @@ def test_cut_under_cosine_decay_with_warmup(steps_per_execution):
         0.0, decay_steps=40, warmup_target=0.2, warmup_steps=8
     )
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", factor=0.5, patience=1
+        "val_loss", factor=0.5, patience=1
     )
     recorder = helpers.BiasRecorder()
     # Improves at epochs 0, 1; flat at 2 -> cut after epoch 2; flat at 3
     # -> second cut after epoch 3.
     model, _ = run(
-        [Script("score", [3.0, 2.0, 2.0, 2.0, 1.0]), callback, recorder],
+        [Script("val_loss", [3.0, 2.0, 2.0, 2.0, 1.0]), callback, recorder],
         5,
         keras.optimizers.SGD(schedule),
         steps_per_execution,
@@ -197,28 +197,29 @@ def test_cut_under_cosine_decay_with_warmup(steps_per_execution):
     expected = -np.cumsum(rates)
     seen = expected[steps_per_execution - 1 :: steps_per_execution]
     np.testing.assert_allclose(recorder.values, seen, rtol=2e-5, atol=1e-7)
-    wrapped = model.optimizer._learning_rate
-    assert isinstance(wrapped, keras_lr.schedules.ScaledSchedule)
-    assert wrapped.scale == pytest.approx(0.25)
-    assert callback.get_state()["scale"] == pytest.approx(0.25)
+    # The factor lives in the optimizer's rate controller, not in the
+    # callback's state.
+    controller = keras_lr.control.installed_controller(model.optimizer)
+    assert controller.multiplier == pytest.approx(0.25, rel=1e-12)
+    assert "scale" not in callback.get_state()
 
 
 def test_min_lr_float_and_schedule():
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", factor=0.1, patience=1, min_lr=0.03
+        "val_loss", factor=0.1, patience=1, min_lr=0.03
     )
     rates = RateLog()
-    run([Script("score", [1.0] * 4), callback, rates], 4)
+    run([Script("val_loss", [1.0] * 4), callback, rates], 4)
     np.testing.assert_allclose(rates.values, [0.1, 0.03, 0.03, 0.03], rtol=1e-6)
 
     # Under a schedule the clamp holds at the moment of the cut.
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 16, 0.5)
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", factor=0.1, patience=1, min_lr=0.03
+        "val_loss", factor=0.1, patience=1, min_lr=0.03
     )
     rates = RateLog()
     run(
-        [Script("score", [1.0] * 3), callback, rates],
+        [Script("val_loss", [1.0] * 3), callback, rates],
         3,
         keras.optimizers.SGD(schedule),
     )
@@ -267,10 +268,10 @@ def test_backtrack_restores_best_epoch_bitwise():
 
     capture = Capture()
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", factor=0.5, patience=2, backtrack=True
+        "val_loss", factor=0.5, patience=2, backtrack=True
     )
     # Best at epoch 1; epochs 2, 3 do not improve -> cut after epoch 3.
-    script = Script("score", [2.0, 1.0, 1.5, 1.2, 0.5])
+    script = Script("val_loss", [2.0, 1.0, 1.5, 1.2, 0.5])
     model.fit(
         x,
         y,
@@ -338,16 +339,15 @@ def test_divergence_guard_survives_injected_nan():
         "best": pytest.approx(min(losses[:2] + losses[3:])),
         "rollbacks": 1,
         "last_good_epoch": 4,
-        "scale": None,
     }
 
 
 def test_divergence_guard_jump_above_threshold():
     guard = keras_lr.callbacks.DivergenceGuard(
-        "score", factor=0.5, threshold=3.0
+        "val_loss", factor=0.5, threshold=3.0
     )
     rates = RateLog()
-    run([Script("score", [1.0, 0.8, 2.5, 2.41, 0.7]), guard, rates], 5)
+    run([Script("val_loss", [1.0, 0.8, 2.5, 2.41, 0.7]), guard, rates], 5)
     # 2.5 > 3 * 0.8 diverges; 2.41 > 2.4 too; 0.7 is fine.
     np.testing.assert_allclose(
         rates.values, [0.1, 0.1, 0.05, 0.025, 0.025], rtol=1e-6
@@ -367,50 +367,147 @@ def test_missing_monitor_warns_once_naming_keys():
 def test_state_round_trip_and_reset_across_fits():
     values = [1.0, 1.0, 0.5, 0.6, 0.7]
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", factor=0.5, patience=3, smoothing=2
+        "val_loss", factor=0.5, patience=3, smoothing=2
     )
-    run([Script("score", values[:3]), callback], 3)
+    run([Script("val_loss", values[:3]), callback], 3)
     state = json.loads(json.dumps(callback.get_state()))
     assert state["best"] == pytest.approx(0.75)
     assert state["history"] == [1.0, 0.5]
     # A fresh fit() resets.
-    run([Script("score", [5.0]), callback], 1)
+    run([Script("val_loss", [5.0]), callback], 1)
     assert callback.best == 5.0 and callback.wait == 0
     # A new callback given the state continues the count: epochs with
     # means 0.55 (improves), 0.65, 0.7, 0.7 -> cut after the third miss.
     resumed = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", factor=0.5, patience=3, smoothing=2
+        "val_loss", factor=0.5, patience=3, smoothing=2
     )
     resumed.set_state(state)
     rates = RateLog()
-    run([Script("score", [0.6, 0.7, 0.7, 0.7]), resumed, rates], 4)
+    run([Script("val_loss", [0.6, 0.7, 0.7, 0.7]), resumed, rates], 4)
     np.testing.assert_allclose(rates.values, [0.1, 0.1, 0.1, 0.05], rtol=1e-6)
 
 
-def test_resume_restores_schedule_scale():
+def test_schedule_factor_travels_with_the_optimizer(tmp_path):
+    """A cut on a schedule is saved with the optimizer's weights: a fresh
+    model that loads them trains on at the cut rate."""
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 1000, 0.5)
-    callback = keras_lr.callbacks.ReduceLROnPlateau("score", patience=5)
-    callback.set_state(
-        {
-            "best": 1.0,
-            "wait": 0,
-            "cooldown_counter": 0,
-            "history": [1.0],
-            "best_epoch": 0,
-            "scale": 0.25,
-        }
+    callback = keras_lr.callbacks.ReduceLROnPlateau(
+        "val_loss", factor=0.25, patience=1
     )
     model, _ = run(
-        [Script("score", [0.5]), callback], 1, keras.optimizers.SGD(schedule)
+        [Script("val_loss", [1.0, 1.0]), callback],
+        2,
+        keras.optimizers.SGD(schedule),
     )
-    assert model.optimizer._learning_rate.scale == pytest.approx(0.25)
+    cut = keras_lr.control.installed_controller(model.optimizer).current()
+    path = str(tmp_path / "cut.weights.h5")
+    model.save_weights(path)
+
+    fresh = helpers.bias_model(keras.optimizers.SGD(schedule))
+    fresh.optimizer.build(fresh.trainable_variables)
+    controller = keras_lr.control.rate_controller(fresh)
+    fresh.load_weights(path)
+    assert controller.multiplier == pytest.approx(0.25, rel=1e-12)
+    assert controller.current() == cut
+    step = int(ops.convert_to_numpy(fresh.optimizer.iterations))
+    assert cut == pytest.approx(0.25 * 0.1 * 0.5 ** (step / 1000), rel=1e-6)
+
+
+@pytest.mark.parametrize("factor", [0.1, 0.3, 0.7])
+def test_twenty_cuts_equal_keras_to_the_bit(factor):
+    """Each cut rounds once, as Keras' `ReduceLROnPlateau` does."""
+    epochs = 21
+    ours = keras_lr.callbacks.ReduceLROnPlateau(
+        "val_loss", factor=factor, patience=1, min_delta=0.0
+    )
+    theirs = keras.callbacks.ReduceLROnPlateau(
+        "val_loss", factor=factor, patience=1, min_delta=0.0
+    )
+    rates_ours, rates_theirs = RateLog(), RateLog()
+    run([Script("val_loss", [1.0] * epochs), ours, rates_ours], epochs)
+    run([Script("val_loss", [1.0] * epochs), theirs, rates_theirs], epochs)
+    assert len(set(rates_ours.values)) == epochs
+    assert rates_ours.values == rates_theirs.values
+
+
+def pytorch_counting(values, patience, cooldown):
+    """Epochs at which PyTorch's `ReduceLROnPlateau` (mode min, abs
+    threshold 0) cuts: its `step()` order, in plain Python."""
+    best, bad, cool, cuts = math.inf, 0, 0, []
+    for epoch, v in enumerate(values):
+        if v < best:
+            best, bad = v, 0
+        else:
+            bad += 1
+        if cool > 0:
+            cool -= 1
+            bad = 0
+        if bad > patience:
+            cuts.append(epoch)
+            cool, bad = cooldown, 0
+    return cuts
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3])
+@pytest.mark.parametrize("cooldown", [1, 2, 4])
+def test_patience_and_cooldown_are_pytorchs_plus_one(patience, cooldown):
+    """What the README says: Keras' (and our) `patience=p, cooldown=c` is
+    PyTorch's `patience=p - 1, cooldown=c - 1`."""
+    values = list(np.random.default_rng(patience * 10 + cooldown).random(40))
+    callback = keras_lr.callbacks.ReduceLROnPlateau(
+        "val_loss",
+        factor=0.5,
+        patience=patience,
+        cooldown=cooldown,
+        min_delta=0.0,
+    )
+    rates = RateLog()
+    run([Script("val_loss", values), callback, rates], len(values))
+    # RateLog holds the rate after each epoch: a cut at epoch e changes it.
+    cut_epochs = [
+        e
+        for e, (a, b) in enumerate(
+            zip([float(np.float32(0.1))] + rates.values, rates.values)
+        )
+        if b != a
+    ]
+    expected = pytorch_counting(values, patience - 1, cooldown - 1)
+    assert expected  # the sequence does make it cut
+    assert cut_epochs == expected
+
+
+def test_mode_auto_follows_keras():
+    """`val_auc` is maximized, the loss minimized, an unknown name is an
+    error naming the argument (Keras 3's rule)."""
+    model = helpers.bias_model(keras.optimizers.SGD(0.1))
+    model.compile(
+        keras.optimizers.SGD(0.1), "mse", metrics=[keras.metrics.AUC()]
+    )
+    x, y = helpers.zeros_data(STEPS)
+    auc = keras_lr.callbacks.ReduceLROnPlateau("val_auc", patience=1)
+    model.fit(
+        x,
+        (y > 0).astype("float32"),
+        batch_size=helpers.BATCH,
+        epochs=1,
+        verbose=0,
+        validation_data=(x, (y > 0).astype("float32")),
+        callbacks=[auc],
+    )
+    assert auc.tracker.mode == "max"
+    loss = keras_lr.callbacks.ReduceLROnPlateau("val_loss", patience=1)
+    run([Script("val_loss", [1.0]), loss], 1)
+    assert loss.tracker.mode == "min"
+    unknown = keras_lr.callbacks.ReduceLROnPlateau("score", patience=1)
+    with pytest.raises(ValueError, match="mode='auto'.*score"):
+        run([Script("score", [1.0]), unknown], 1)
 
 
 def test_verbose_message(capsys):
     callback = keras_lr.callbacks.ReduceLROnPlateau(
-        "score", factor=0.5, patience=1, verbose=1
+        "val_loss", factor=0.5, patience=1, verbose=1
     )
-    run([Script("score", [1.0, 1.0]), callback], 2)
+    run([Script("val_loss", [1.0, 1.0]), callback], 2)
     assert "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.05." in (
         capsys.readouterr().out
     )
@@ -441,8 +538,8 @@ def test_no_warning_when_monitor_present():
         warnings.simplefilter("error")
         run(
             [
-                Script("score", [1.0, 0.5]),
-                keras_lr.callbacks.ReduceLROnPlateau("score"),
+                Script("val_loss", [1.0, 0.5]),
+                keras_lr.callbacks.ReduceLROnPlateau("val_loss"),
             ],
             2,
         )

@@ -595,3 +595,65 @@ def test_mirrored_batches_smaller_than_the_replicas(path, two_cpu_strategy):
         assert max(len(b) for b in epoch) == math.ceil(size / 2)
     steps = [math.ceil(N / s) for s in sizes]
     assert model.probe.ran == steps
+
+
+def test_a_requested_batch_size_waits_for_the_next_epoch():
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=1)
+    assert loader.request_batch_size(8) == 8
+    assert (loader.batch_size, loader.next_batch_size, len(loader)) == (
+        4,
+        8,
+        13,
+    )
+    # A resumed epoch keeps the size its position is counted in.
+    loader.begin_epoch(0, position=2)
+    assert (loader.batch_size, len(loader)) == (4, 11)
+    loader.begin_epoch(1)
+    assert (loader.batch_size, loader.next_batch_size, len(loader)) == (
+        8,
+        8,
+        7,
+    )
+    with pytest.warns(UserWarning, match="larger than the dataset"):
+        assert loader.request_batch_size(80) == N
+
+
+def test_state_after_trained_batches():
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=2)
+    loader.begin_epoch(3)
+    loader.request_batch_size(16)
+    base = {"seed": 2, "shuffle": True, "num_samples": N}
+    assert loader.get_state(trained_batches=5) == {
+        "batch_size": 8,
+        "epoch": 3,
+        "position": 5,
+        "next_batch_size": 16,
+        **base,
+    }
+    # A complete epoch (7 batches of 8) resumes at the next one, with the
+    # requested size.
+    state = loader.get_state(trained_batches=7)
+    assert state == {"batch_size": 16, "epoch": 4, "position": 0, **base}
+    restored = keras_lr.data.GrowingBatchLoader(x, y, batch_size=1, seed=9)
+    restored.set_state(loader.get_state(trained_batches=5))
+    assert (restored.epoch, restored.position, restored.batch_size) == (
+        3,
+        5,
+        8,
+    )
+    assert restored.next_batch_size == 16
+
+
+def test_configure_for_refuses_a_dataset_built_outside_the_strategy(
+    two_cpu_strategy,
+):
+    x, y = id_data(N)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=4, seed=0)
+    loader.as_dataset()
+    with two_cpu_strategy.scope():
+        model = recording_model()
+    with pytest.raises(ValueError, match="built outside the distribution"):
+        loader.configure_for(model)
+    loader.configure_for(recording_model())

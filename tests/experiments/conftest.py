@@ -1,8 +1,9 @@
-"""A small slice of the digits for fast reproduction runs."""
+"""A small slice of the digits and short settings for fast runs."""
 
 import pytest
 
-from keras_lr.experiments import datasets
+from keras_lr_experiments import datasets
+from keras_lr_experiments.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +19,26 @@ def small_digits():
         kind="digits",
         description="first 96 train / 32 validation digits",
     )
+
+
+def make_settings(tmp_path, **overrides):
+    """Short `Settings` writing under `tmp_path`; `overrides` replace."""
+    values = dict(
+        dataset="digits",
+        epochs=2,
+        batch_size=32,
+        seeds=[0],
+        out=tmp_path / "runs",
+        parts=["lr"],
+        optimizers=["adam"],
+        range_test_steps=10,
+        quiet=True,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_for():
+    """`make_settings`, as a fixture."""
+    return make_settings

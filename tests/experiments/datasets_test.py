@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits as sklearn_digits
 
-from keras_lr.experiments import datasets
-from keras_lr.experiments.errors import UsageError
+from keras_lr_experiments import datasets
+from keras_lr_experiments.errors import UsageError
 
 COLORS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
 

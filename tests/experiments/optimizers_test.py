@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_lr.experiments import optimizers
-from keras_lr.experiments.errors import UsageError
+from keras_lr_experiments import optimizers
+from keras_lr_experiments.errors import UsageError
 
 
 def annealed_reference(step, rate, epochs, steps_per_epoch):
@@ -31,11 +31,26 @@ def test_sgd_annealing_matches_reference_at_every_step(epochs, per_epoch):
     )
     assert isinstance(optimizer, keras.optimizers.SGD)
     assert optimizer.momentum == 0.0
-    schedule = optimizer._learning_rate
+    schedule = optimizers.make_learning_rate(
+        "sgd_annealing", 0.1, epochs=epochs, steps_per_epoch=per_epoch
+    )
     steps = list(range(epochs * per_epoch + 2)) + [10**6]
-    got = [float(schedule(tf.constant(s, tf.int64))) for s in steps]
     expected = [annealed_reference(s, 0.1, epochs, per_epoch) for s in steps]
+    got = [float(schedule(tf.constant(s, tf.int64))) for s in steps]
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # The optimizer trains at that schedule: first and last step of each
+    # epoch, and far past the end.
+    starts = [e * per_epoch for e in range(epochs)]
+    sampled = starts + [s + per_epoch - 1 for s in starts] + [10**6]
+    trained_at = []
+    for step in sampled:
+        optimizer.iterations.assign(step)
+        trained_at.append(float(optimizer.learning_rate))
+    np.testing.assert_allclose(
+        trained_at,
+        [annealed_reference(s, 0.1, epochs, per_epoch) for s in sampled],
+        rtol=1e-6,
+    )
 
 
 def test_twenty_epochs_drop_after_epochs_8_and_14():

@@ -79,6 +79,12 @@ def test_killed_run_resumes_exactly(scenario, kill_at, tmp_path, reference):
     with open(tmp_path / "log-run.jsonl") as file:
         logged_rows = sum(1 for _ in file)
     assert logged_rows <= len(expected_log) + 1
+    check_same_run(tmp_path, expected_log, expected_weights)
+
+
+def check_same_run(tmp_path, expected_log, expected_weights):
+    """Per-step rate, momentum and batch size, and the final weights, as
+    in the uninterrupted run."""
     got = trajectory(tmp_path, "run")
     assert sorted(got) == sorted(expected_log)
     for step, row in expected_log.items():
@@ -86,3 +92,58 @@ def test_killed_run_resumes_exactly(scenario, kill_at, tmp_path, reference):
             assert got[step][key] == pytest.approx(value, rel=1e-6), (step, key)
     for a, b in zip(weights(tmp_path, "run"), expected_weights):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "scenario, kill_at",
+    [
+        # The batch outgrows its cap at epoch 3 (LR decay): killed in the
+        # epoch after it, and mid-run at a second decay.
+        ("exponential_decay_hybrid", (4, 1)),
+        ("exponential_decay_hybrid", (6, 0)),
+        ("cyclic_plateau_adam", (3, 2)),
+        ("cyclic_plateau_adam", (5, 0)),
+        ("one_cycle_logger", (3, 2)),
+    ],
+)
+def test_rate_controller_runs_resume_exactly(
+    scenario, kill_at, tmp_path, reference
+):
+    """The issue's scenarios: every factor lives in the optimizer's rate
+    controller, so the resumed run follows the uninterrupted one."""
+    expected_log, expected_weights = reference(scenario)
+    assert train(scenario, tmp_path, "run", kill_at) == -signal.SIGKILL
+    killed_steps = len(trajectory(tmp_path, "run"))
+    assert 0 < killed_steps < len(expected_log)
+    assert train(scenario, tmp_path, "run") == 0
+    check_same_run(tmp_path, expected_log, expected_weights)
+
+
+@pytest.mark.parametrize("kill_at", [(3, 0), (4, 3)], ids=["start", "mid"])
+def test_anytime_cooldown_resumes_exactly(kill_at, tmp_path, reference):
+    """Killed at the cooldown's first step and in its middle: the resumed
+    run sets the same cooldown curve again and stops at the same step."""
+    expected_log, expected_weights = reference("anytime_cooldown")
+    assert train("anytime_cooldown", tmp_path, "run", kill_at) == (
+        -signal.SIGKILL
+    )
+    assert train("anytime_cooldown", tmp_path, "run") == 0
+    check_same_run(tmp_path, expected_log, expected_weights)
+    # 3 epochs of 15 steps at the stable rate, then the 40-step cooldown.
+    assert sorted(expected_log) == list(range(85))
+    assert expected_log[44]["lr"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("kill_at", [(3, 2), (5, 0)], ids=["mid", "edge"])
+def test_schedule_free_resumes_exactly(kill_at, tmp_path, reference):
+    """The epoch-end backups hold the averaged weights x (and z); the
+    resumed run recomputes the training point y from them and ends at the
+    same x as the uninterrupted run."""
+    expected_log, expected_weights = reference("schedule_free")
+    assert train("schedule_free", tmp_path, "run", kill_at) == -signal.SIGKILL
+    assert train("schedule_free", tmp_path, "run") == 0
+    check_same_run(tmp_path, expected_log, expected_weights)
+    # Resumed from the last epoch end: only the killed epoch's first
+    # `kill_at[1]` steps ran twice.
+    with open(tmp_path / "log-run.jsonl") as file:
+        assert sum(1 for _ in file) == len(expected_log) + kill_at[1]

@@ -42,9 +42,10 @@ class StepLog(keras.callbacks.Callback):
             "step": int(optimizer.iterations.numpy()),
             "lr": float(optimizer.learning_rate.numpy()),
         }
-        momentum = getattr(optimizer, "momentum", None)
-        if momentum is not None:
-            row["momentum"] = float(keras.ops.convert_to_tensor(momentum))
+        for name in ("momentum", "beta_1"):
+            value = getattr(optimizer, name, None)
+            if value is not None:
+                row[name] = float(keras.ops.convert_to_tensor(value))
         if self.loader is not None:
             row["batch_size"] = self.loader.batch_size
         self.file.write(json.dumps(row) + "\n")
@@ -134,10 +135,120 @@ def scenario_one_cycle_momentum(backup_dir, log, kill_at):
     return m
 
 
+def scenario_exponential_decay_hybrid(backup_dir, log, kill_at):
+    """Keras' ExponentialDecay; the batch grows past its cap from epoch 3
+    on, so growth turns into LR decay (the rate controller's factor);
+    backups at epoch ends only."""
+    x, y = data()
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.05, 30, 0.7)
+    m = model(keras.optimizers.SGD(schedule))
+    grow = keras_lr.callbacks.BatchSizeScheduler(
+        loader,
+        keras_lr.callbacks.grow_batch_at([1, 2, 3, 5], 2.0),
+        max_batch_size=32,
+    )
+    callbacks = [
+        grow,
+        StepLog(log, loader, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq="epoch"),
+    ]
+    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+def scenario_cyclic_plateau_adam(backup_dir, log, kill_at):
+    """CyclicLR (cycling Adam's beta_1) with plateau cuts on top."""
+    x, y = data()
+    loader, keep = _driven_loader(x, y)
+    m = model(keras.optimizers.Adam(0.01))
+    cyclic = keras_lr.callbacks.CyclicLR(0.001, 0.02, step_size=10)
+    plateau = keras_lr.callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=2, min_delta=100.0
+    )
+    callbacks = [
+        keep,
+        cyclic,
+        plateau,
+        StepLog(log, loader, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq=1),
+    ]
+    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+def scenario_one_cycle_logger(backup_dir, log, kill_at):
+    """One-cycle with momentum and the per-step logger."""
+    x, y = data()
+    loader, keep = _driven_loader(x, y)
+    m = model(keras.optimizers.SGD(0.01, momentum=0.9))
+    one_cycle = keras_lr.callbacks.OneCycleLR(0.1, total_steps=EPOCHS * 15)
+    callbacks = [
+        keep,
+        one_cycle,
+        keras_lr.callbacks.LearningRateLogger(),
+        StepLog(log, loader, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq=1),
+    ]
+    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+def scenario_anytime_cooldown(backup_dir, log, kill_at):
+    """A constant rate whose cooldown starts at epoch 3 and runs 40 steps
+    (into epoch 5); training stops when it is over."""
+    from keras_lr.callbacks.anytime_cooldown import AnytimeCooldown
+
+    x, y = data()
+    loader, keep = _driven_loader(x, y)
+    m = model(keras.optimizers.SGD(0.05, momentum=0.5))
+    cooldown = AnytimeCooldown(
+        decay_steps=40, start_epoch=3, final_learning_rate=0.001
+    )
+    callbacks = [
+        keep,
+        cooldown,
+        StepLog(log, loader, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq=1),
+    ]
+    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+def scenario_schedule_free(backup_dir, log, kill_at):
+    """ScheduleFreeAdamW with its averaged weights swapped in for
+    validation and for every (epoch-end) backup, which then holds x."""
+    from keras_lr.callbacks.schedule_free import SwapScheduleFreeWeights
+
+    x, y = data()
+    m = model(keras.optimizers.ScheduleFreeAdamW(0.01))
+    callbacks = [
+        SwapScheduleFreeWeights(),
+        StepLog(log, None, kill_at),
+        keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq="epoch"),
+    ]
+    m.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=EPOCHS,
+        shuffle=False,
+        verbose=0,
+        validation_data=(x[:24], y[:24]),
+        callbacks=callbacks,
+    )
+    return m
+
+
 SCENARIOS = {
+    "exponential_decay_hybrid": scenario_exponential_decay_hybrid,
+    "cyclic_plateau_adam": scenario_cyclic_plateau_adam,
+    "one_cycle_logger": scenario_one_cycle_logger,
     "batch_growth": scenario_batch_growth,
     "warmup_cosine_plateau": scenario_warmup_cosine_plateau,
     "one_cycle_momentum": scenario_one_cycle_momentum,
+    "anytime_cooldown": scenario_anytime_cooldown,
+    "schedule_free": scenario_schedule_free,
 }
 
 if __name__ == "__main__":

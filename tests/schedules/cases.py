@@ -248,6 +248,27 @@ CASES = [
         _grid(50, 100),
         (0.0, 0.05),
     ),
+    *[
+        Case(
+            f"warmup_stable_decay_{shape}",
+            lambda shape=shape: schedules.WarmupStableDecay(
+                0.1,
+                100,
+                300,
+                200,
+                initial_learning_rate=0.01,
+                end_learning_rate=0.001,
+                decay_shape=shape,
+            ),
+            lambda s, shape=shape: ref.warmup_stable_decay(
+                s, 0.1, 100, 300, 200, 0.01, 0.001, shape
+            ),
+            # Phase ends at 100, 400 and 600; 450 and 550 inside the decay.
+            _grid(50, 100, 250, 400, 450, 500, 550, 600, 1000),
+            (0.001, 0.1),
+        )
+        for shape in ("1-sqrt", "linear", "cosine")
+    ],
 ]
 
 CASE_IDS = [case.id for case in CASES]

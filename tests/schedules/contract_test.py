@@ -111,7 +111,11 @@ def _as_float64(config):
     if isinstance(config, dict):
         out = {}
         for key, value in config.items():
-            if key in ("initial_learning_rate", "maximal_learning_rate"):
+            if key in (
+                "initial_learning_rate",
+                "maximal_learning_rate",
+                "peak_learning_rate",
+            ):
                 out[key] = np.float64(value)
             elif key == "values":
                 out[key] = [np.float64(v) for v in value]

@@ -2,8 +2,10 @@
 
 import keras
 import pytest
+import tensorflow as tf
 
 from keras_lr import schedules
+from keras_lr.schedules.warmup_stable_decay import cooldown_factor
 
 cosine = keras.optimizers.schedules.CosineDecay(0.1, 100)
 
@@ -189,6 +191,136 @@ BAD = [
         lambda: schedules.ScaledSchedule(cosine, scale=-1.0),
         ValueError,
         "Argument `scale` must be >= 0. Received: scale=-1.0",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(0.1, 10, 10, -1),
+        ValueError,
+        "Argument `decay_steps` must be >= 0. Received: decay_steps=-1",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(0.1, -5, 10, 10),
+        ValueError,
+        "Argument `warmup_steps` must be >= 0. Received: warmup_steps=-5",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(0.1, 10, "100", 10),
+        TypeError,
+        "Argument `stable_steps` must be a Python number. "
+        "Received: stable_steps='100' (of type str)",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(0.1, 10, float("inf"), 10),
+        ValueError,
+        "Argument `stable_steps` must be finite",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(-0.1, 10, 10, 10),
+        ValueError,
+        "Argument `peak_learning_rate` must be >= 0. "
+        "Received: peak_learning_rate=-0.1",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(
+            0.1, 10, 10, 10, initial_learning_rate=-1.0
+        ),
+        ValueError,
+        "Argument `initial_learning_rate` must be >= 0. "
+        "Received: initial_learning_rate=-1.0",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(
+            0.1, 10, 10, 10, end_learning_rate=keras.Variable(-0.5)
+        ),
+        ValueError,
+        "Argument `end_learning_rate` must be >= 0. "
+        "Received: end_learning_rate=-0.5 (of type Variable)",
+    ),
+    (
+        lambda: schedules.WarmupStableDecay(
+            0.1, 10, 10, 10, decay_shape="sqrt"
+        ),
+        ValueError,
+        "Argument `decay_shape` must be one of 'linear', 'cosine', "
+        "'1-sqrt'. Received: decay_shape='sqrt'",
+    ),
+    (
+        lambda: cooldown_factor(0.5, "exponential"),
+        ValueError,
+        "Argument `shape` must be one of 'linear', 'cosine', '1-sqrt'. "
+        "Received: shape='exponential'",
+    ),
+    # Rates given as tensors and variables: checked on their value now.
+    (
+        lambda: schedules.ExponentialDecay(keras.Variable(-0.5), 10, 0.9),
+        ValueError,
+        "Argument `initial_learning_rate` must be >= 0. "
+        "Received: initial_learning_rate=-0.5 (of type Variable)",
+    ),
+    (
+        lambda: schedules.OneCycle(tf.constant(0.0), 100),
+        ValueError,
+        "Argument `maximal_learning_rate` must be > 0. "
+        "Received: maximal_learning_rate=0.0 (of type EagerTensor)",
+    ),
+    (
+        lambda: schedules.CyclicalLearningRate(
+            keras.Variable(0.5), tf.constant(0.25), 10
+        ),
+        ValueError,
+        "Argument `maximal_learning_rate` must be > `initial_learning_rate`. "
+        "Received: maximal_learning_rate=0.25, initial_learning_rate=0.5",
+    ),
+    (
+        lambda: schedules.PolynomialDecay(0.1, 10, keras.Variable(-1.0)),
+        ValueError,
+        "Argument `end_learning_rate` must be >= 0. "
+        "Received: end_learning_rate=-1.0",
+    ),
+    (
+        lambda: schedules.CosineDecay(
+            0.0, 10, warmup_target=tf.constant(float("nan"))
+        ),
+        ValueError,
+        "Argument `warmup_target` must be finite",
+    ),
+    (
+        lambda: schedules.LinearWarmup(
+            cosine, 10, initial_learning_rate=tf.constant(-1.0)
+        ),
+        ValueError,
+        "Argument `initial_learning_rate` must be >= 0",
+    ),
+    (
+        lambda: schedules.PiecewiseConstantDecay(
+            [10], [0.1, keras.Variable(-0.5)]
+        ),
+        ValueError,
+        "Argument `values` must be >= 0. Received: values=-0.5",
+    ),
+    (
+        lambda: schedules.PiecewiseConstantDecay([10], 0.1),
+        TypeError,
+        "Argument `values` must be a list of Python numbers, scalar tensors "
+        "or `keras.Variable`s. Received: values=0.1 (of type float)",
+    ),
+    (
+        lambda: schedules.CosineDecay(tf.constant([0.1, 0.2]), 10),
+        ValueError,
+        "Argument `initial_learning_rate` must be a scalar. "
+        "Received: initial_learning_rate of shape (2,)",
+    ),
+    (
+        lambda: schedules.GaussianDecay(tf.constant(True), 10),
+        TypeError,
+        "Argument `initial_learning_rate` must be a Python number, a scalar "
+        "tensor or a `keras.Variable`",
+    ),
+    (
+        lambda: schedules.ExponentialDecay("0.1", 10, 0.9),
+        TypeError,
+        "Argument `initial_learning_rate` must be a Python number, a scalar "
+        "tensor or a `keras.Variable`. Received: initial_learning_rate='0.1' "
+        "(of type str)",
     ),
 ]
 

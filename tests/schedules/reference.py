@@ -140,3 +140,27 @@ def joined(step, pieces, boundaries):
             start = boundary
             index += 1
     return pieces[index](step - start)
+
+
+def cooldown(t, shape):
+    """WSD cooldown factor: 1 at t == 0, 0 at t == 1 (Hägele et al.)."""
+    if shape == "linear":
+        return 1 - t
+    if shape == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t))
+    if shape == "1-sqrt":
+        return 1 - math.sqrt(t)
+    raise ValueError(shape)
+
+
+def warmup_stable_decay(
+    step, peak, warmup, stable, decay, lr0=0.0, end=0.0, shape="1-sqrt"
+):
+    if step < warmup:
+        return lr0 + (peak - lr0) * step / warmup
+    if step < warmup + stable:
+        return peak
+    if step >= warmup + stable + decay:
+        return end
+    t = (step - warmup - stable) / decay
+    return end + (peak - end) * cooldown(t, shape)

@@ -1,0 +1,14 @@
+"""The rate controller: one in-graph owner of an optimizer's rate and
+momentum, under every keras_lr callback."""
+
+from keras_lr.control.controller import RateController
+from keras_lr.control.controller import StepRecorder
+from keras_lr.control.controller import installed_controller
+from keras_lr.control.controller import rate_controller
+
+__all__ = [
+    "RateController",
+    "StepRecorder",
+    "installed_controller",
+    "rate_controller",
+]

@@ -1,0 +1,442 @@
+"""The one object that owns an optimizer's learning rate and momentum.
+
+Every keras_lr callback drives the rate through the optimizer's
+`RateController`, installed once (`rate_controller(model)`) under the
+optimizer's rate and never replaced:
+
+```python
+rate = curve[step - first]  if a curve is set   else  user_rate(step)
+rate = float32(float64(rate) * multiplier)       # one rounding
+momentum = momentum_curve[step - first]  if set  else  user_momentum
+```
+
+- `user_rate` is what the model was compiled with: a float (Keras' own
+  rate variable, kept tracked where Keras put it) or any schedule.
+- The multiplier carries plateau cuts, the batch-size hybrid's decay and
+  any later scaling: a float64 variable saved with the optimizer (below).
+  A float rate not driven by a curve takes a cut into Keras' rate
+  variable itself instead, with Keras' rounding
+  (`float32(float64(lr) * factor)`), so its multiplier stays 1.
+- A curve (range-test sweep, cyclic and one-cycle rates) is a float32
+  table looked up at `step - first`; the callback that set it owns it and
+  sets it again when a run resumes.
+
+Callbacks assign these variables; the traced train function reads them,
+so a cut, a new curve of no larger length or a second `fit` traces
+nothing new. The multiplier lives in a small layer attached to the
+optimizer, so `model.save`, `save_weights` and keras_lr's
+`BackupAndRestore` write and read it with the optimizer's own variables;
+in a config (`model.save`) the controller is written as the user's rate
+with the multiplier applied, so a saved model loads without keras_lr's
+callbacks and trains on at the same rate.
+"""
+
+import weakref
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_lr import _keras_internals as internals
+from keras_lr.control import momentum as _momentum
+
+LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+# The optimizer attribute holding the saved variables. Keras' saving walks
+# an optimizer's own (non-Keras) attributes, so the layer is saved at
+# `optimizer/keras_lr_rate_controller` in `.keras` and `.weights.h5` files.
+STATE_ATTRIBUTE = "keras_lr_rate_controller"
+
+
+class ControllerVariables(keras.layers.Layer):
+    """The controller's saved variables (today: the schedule multiplier).
+
+    A layer only so that Keras' saving writes and reads it; it is never
+    called. A file written before the controller existed loads into it
+    without error (the multiplier stays as it is).
+    """
+
+    def __init__(self, multiplier=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.multiplier = self.add_weight(
+            shape=(),
+            dtype="float64",
+            initializer=keras.initializers.Constant(float(multiplier)),
+            trainable=False,
+            aggregation="only_first_replica",
+            name="multiplier",
+        )
+
+    def load_own_variables(self, store):
+        if len(store.keys()) == 0:
+            return
+        super().load_own_variables(store)
+
+
+def _host(value) -> np.ndarray:
+    """A variable's or eager tensor's value on the host. (`np.array()` on a
+    Keras variable warns under NumPy 2; `.numpy()` does not.)"""
+    return np.asarray(value.numpy())
+
+
+def _capacity(length: int) -> int:
+    """Table length for a curve of `length` steps: a power of two (>= 128),
+    so that curves of similar lengths share one traced graph."""
+    return max(128, 1 << (int(length) - 1).bit_length())
+
+
+class _Curve:
+    """A float32 table of values, looked up at `step - first`, clipped."""
+
+    def __init__(self, capacity: int, name: str):
+        self.table = keras.Variable(
+            np.zeros(capacity, "float32"), trainable=False, name=name
+        )
+        self.first = keras.Variable(
+            0, dtype="int64", trainable=False, name=f"{name}_first"
+        )
+        self.active = keras.Variable(
+            False, dtype="bool", trainable=False, name=f"{name}_active"
+        )
+
+    @property
+    def capacity(self) -> int:
+        return int(self.table.shape[0])
+
+    def set(self, values: np.ndarray, first_step: int) -> None:
+        table = np.empty(self.capacity, "float32")
+        table[: len(values)] = values
+        # Steps past the curve keep its last value.
+        table[len(values) :] = values[-1]
+        self.table.assign(table)
+        self.first.assign(int(first_step))
+        self.active.assign(True)
+
+    def lookup(self, step):
+        index = ops.clip(step - self.first, 0, self.capacity - 1)
+        return ops.take(self.table, index)
+
+
+class StepRecorder:
+    """Rate and momentum of every step, written in-graph at
+    `step - epoch_start` (row `capacity` takes the writes beyond)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.epoch_start = keras.Variable(
+            0, dtype="int64", trainable=False, name="epoch_start"
+        )
+        self.values = keras.Variable(
+            np.zeros((self.capacity + 1, 2), "float32"),
+            trainable=False,
+            name="recorded_rates",
+        )
+
+    def write(self, step, rate, momentum) -> None:
+        index = ops.minimum(step - self.epoch_start, self.capacity)
+        row = ops.reshape(
+            ops.stack(
+                [ops.cast(rate, "float32"), ops.cast(momentum, "float32")]
+            ),
+            (1, 2),
+        )
+        # `scatter_update` is a native op; `slice_update` would be an XLA
+        # op on TensorFlow, compiled on demand at every call outside XLA.
+        self.values.assign(
+            ops.scatter_update(self.values, ops.reshape(index, (1, 1)), row)
+        )
+
+    def read(self, steps: int) -> np.ndarray:
+        return _host(self.values)[:steps]
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class RateController:
+    """Owns an optimizer's rate and momentum; see the module docstring.
+
+    Get it with `keras_lr.control.rate_controller(model)`, which installs
+    it on first use. Keras reads the rate by calling it (a callable rate,
+    like a schedule of the optimizer's own step), and Keras' setter
+    (`optimizer.learning_rate = 0.01`, as `keras.callbacks.
+    ReduceLROnPlateau` and `LearningRateScheduler` do) goes through
+    `assign` to a float rate, as without keras_lr.
+    """
+
+    def __init__(self, model):
+        self._model = weakref.ref(model)
+        optimizer = internals.base_optimizer(model.optimizer)
+        self.optimizer = optimizer
+        self.learning_rate = internals.rate_slot(optimizer)
+        self._counter = internals.iterations_variable(optimizer)
+        self._strategy = model.distribute_strategy
+        with self._strategy.scope():
+            state = getattr(optimizer, STATE_ATTRIBUTE, None)
+            if state is None:
+                state = ControllerVariables(name="rate_controller")
+                setattr(optimizer, STATE_ATTRIBUTE, state)
+            self._state = state
+        self._curve = None
+        self._momentum_curve = None
+        self._momentum_name = None
+        self._momentum_base = None
+        self._recorder = None
+
+    # What Keras calls ------------------------------------------------------
+
+    @property
+    def has_schedule(self) -> bool:
+        return not isinstance(self.learning_rate, keras.Variable)
+
+    def _user_rate(self, step):
+        rate = self.learning_rate
+        if isinstance(rate, LearningRateSchedule):
+            return rate(step)
+        if callable(rate) and not isinstance(rate, keras.Variable):
+            return rate()
+        return ops.convert_to_tensor(rate)
+
+    def _rate(self):
+        step = ops.cast(self._counter, "int64")
+        if self._curve is None and not self.has_schedule:
+            # A float rate takes its factor into itself while no curve
+            # runs, so this graph reads Keras' variable, as without us.
+            rate = self.learning_rate
+            return ops.cast(rate, rate.dtype), step
+        value = ops.cast(self._user_rate(self._counter), "float64")
+        if self._curve is not None:
+            curve = ops.cast(self._curve.lookup(step), "float64")
+            value = ops.where(self._curve.active, curve, value)
+        value = value * self._state.multiplier
+        return ops.cast(value, "float32"), step
+
+    def __call__(self):
+        rate, step = self._rate()
+        if self._recorder is not None:
+            momentum = 0.0
+            if self._momentum_name is not None:
+                momentum = self._momentum_value()
+            self._recorder.write(step, rate, momentum)
+        return rate
+
+    def assign(self, value) -> None:
+        """Keras' setter: sets a float rate; a schedule is not settable."""
+        if self.has_schedule:
+            # Keras' own words for a scheduled rate.
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule` "
+                "object as its `learning_rate` constructor argument, hence "
+                "its learning rate is not settable."
+            )
+        self.learning_rate.assign(value)
+
+    # What callbacks call ---------------------------------------------------
+
+    def step(self) -> int:
+        """The optimizer's raw step count, the position curves are keyed
+        on."""
+        return int(_host(self._counter))
+
+    def current(self) -> float:
+        """The rate the next optimizer step will use, as a Python float."""
+        rate, _ = self._rate()
+        return float(_host(rate))
+
+    @property
+    def multiplier(self) -> float:
+        """The factor on the rate. A float rate takes its factor into
+        itself while no curve drives it, so the factor is then 1.0."""
+        return float(_host(self._state.multiplier))
+
+    def multiply(self, factor: float, floor: float | None = None) -> float:
+        """Multiplies the rate from the next step on; returns the new rate.
+
+        `floor` bounds the new rate from below (the `min_lr` of a cut). In
+        float64, rounded to float32 once: for a float rate that is
+        `float32(max(float64(lr) * factor, floor))`, as Keras'
+        `ReduceLROnPlateau` computes it.
+        """
+        factor = float(factor)
+        if self.has_schedule or self.curve_active:
+            now = self.current()
+            target = now * factor
+            if floor is not None:
+                target = max(target, float(floor))
+            if now > 0:
+                self._state.multiplier.assign(
+                    self.multiplier * (target / now)
+                )
+        else:
+            old = float(_host(self.learning_rate))
+            target = old * factor
+            if floor is not None:
+                target = max(target, float(floor))
+            self.learning_rate.assign(np.float32(target))
+        return self.current()
+
+    def set_curve(self, values, first_step: int) -> None:
+        """Drives the rate by `values[step - first_step]` (clipped at both
+        ends) from now on; the multiplier still applies."""
+        values = np.asarray(values, "float32")
+        self._curve = self._ensure_curve(self._curve, len(values), "rate")
+        self._curve.set(values, first_step)
+
+    def clear_curve(self, keep_last: bool = False) -> None:
+        """Back to the user's rate. With `keep_last`, a float rate is set
+        to the last rate the curve gave (a schedule simply goes on)."""
+        if self._curve is None:
+            return
+        last = self.current()
+        self._curve.active.assign(False)
+        if keep_last and not self.has_schedule:
+            # The factor goes back into the float rate.
+            self.learning_rate.assign(last)
+            self._state.multiplier.assign(1.0)
+
+    @property
+    def curve_active(self) -> bool:
+        return self._curve is not None and bool(
+            _host(self._curve.active)
+        )
+
+    def momentum_name(self, required: bool) -> str | None:
+        """`"beta_1"` or `"momentum"`: what `set_momentum_curve` drives."""
+        return _momentum.momentum_attribute(self.optimizer, required)
+
+    def set_momentum_curve(self, name: str, values, first_step: int) -> None:
+        """Drives `optimizer.<name>` by `values[step - first_step]`."""
+        values = np.asarray(values, "float32")
+        if self._momentum_name is None:
+            self._install_momentum(name)
+        self._momentum_curve = self._ensure_curve(
+            self._momentum_curve, len(values), "momentum"
+        )
+        self._momentum_curve.set(values, first_step)
+
+    def clear_momentum_curve(self, keep_last: bool = False) -> None:
+        if self._momentum_curve is None:
+            return
+        last = self.current_momentum()
+        self._momentum_curve.active.assign(False)
+        if keep_last:
+            self._momentum_base.assign(last)
+            # The float the config reports follows; the graph reads the
+            # variable, so nothing is traced again.
+            setattr(
+                self.optimizer,
+                self._momentum_name,
+                _momentum.InGraphValue(last, self._momentum_value),
+            )
+
+    def current_momentum(self) -> float | None:
+        if self._momentum_name is None:
+            return None
+        return float(_host(self._momentum_value()))
+
+    def start_recording(self, recorder: StepRecorder) -> None:
+        """Writes every step's rate (and momentum) into `recorder`."""
+        if self._recorder is not recorder:
+            self._recorder = recorder
+            self._retrace()
+
+    def stop_recording(self) -> None:
+        if self._recorder is not None:
+            self._recorder = None
+            self._retrace()
+
+    @property
+    def recorded_momentum(self) -> str | None:
+        return self._momentum_name
+
+    # Inside ----------------------------------------------------------------
+
+    def _momentum_value(self):
+        value = ops.cast(self._momentum_base, "float32")
+        curve = self._momentum_curve
+        if curve is None:
+            return value
+        step = ops.cast(self._counter, "int64")
+        return ops.where(curve.active, curve.lookup(step), value)
+
+    def _install_momentum(self, name: str) -> None:
+        start = float(getattr(self.optimizer, name))
+        with self._strategy.scope():
+            self._momentum_base = keras.Variable(
+                start, dtype="float32", trainable=False, name=name
+            )
+        self._momentum_name = name
+        setattr(
+            self.optimizer,
+            name,
+            _momentum.InGraphValue(start, self._momentum_value),
+        )
+        self._retrace()
+
+    def _ensure_curve(self, curve, length: int, name: str):
+        if curve is not None and curve.capacity >= length:
+            return curve
+        with self._strategy.scope():
+            curve = _Curve(_capacity(length), f"{name}_curve")
+        # The graph captured the old table (or none).
+        self._retrace()
+        return curve
+
+    def _retrace(self) -> None:
+        model = self._model()
+        if model is not None:
+            internals.retrace(model)
+
+    # Saving ----------------------------------------------------------------
+
+    def get_config(self):
+        rate = self.learning_rate
+        if not self.has_schedule:
+            return {"learning_rate": float(_host(rate))}
+        return {
+            "learning_rate": keras.saving.serialize_keras_object(rate),
+            "multiplier": self.multiplier,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """The user's rate with the multiplier applied: a float, the
+        schedule, or a `keras_lr.schedules.ScaledSchedule` of it."""
+        rate = config["learning_rate"]
+        if not isinstance(rate, dict):
+            return rate
+        rate = keras.saving.deserialize_keras_object(rate)
+        multiplier = float(config.get("multiplier", 1.0))
+        if multiplier == 1.0:
+            return rate
+        from keras_lr.schedules.scaled import ScaledSchedule
+
+        return ScaledSchedule(rate, scale=multiplier)
+
+
+def rate_controller(model) -> RateController:
+    """The `RateController` of `model.optimizer`, installed on first use.
+
+    Installing puts it under the optimizer's rate (the traced train
+    function, if any, is rebuilt once); later calls return the same
+    object.
+    """
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "Argument `model` must be compiled with an optimizer (call "
+            "`model.compile(optimizer=..., loss=...)` first). Received: "
+            f"model={getattr(model, 'name', model)!r} without an optimizer"
+        )
+    held = internals.rate_slot(model.optimizer)
+    if isinstance(held, RateController):
+        if held._model() is not model:
+            held._model = weakref.ref(model)
+        return held
+    controller = RateController(model)
+    internals.set_rate_slot(model.optimizer, controller)
+    internals.retrace(model)
+    return controller
+
+
+def installed_controller(optimizer) -> RateController | None:
+    """The optimizer's controller if one is installed, else `None`."""
+    held = internals.rate_slot(optimizer)
+    return held if isinstance(held, RateController) else None

@@ -1,0 +1,138 @@
+"""Momentum (SGD `momentum`, Adam-family `beta_1`) computed in-graph.
+
+Keras optimizers read these hyperparameters inside the traced update step
+(`ops.cast(self.momentum, dtype)`, `1 - self.beta_1`), so a value that
+converts itself to a tensor there follows `optimizer.iterations` at every
+step, with no batch hook (a host sync per step on TensorFlow) and exactly
+also with `steps_per_execution > 1`.
+
+`InGraphValue` is a Python `float` (its value is the one the optimizer's
+config reports, so `model.save` in the middle of training writes a plain
+number) that turns into the scheduled tensor whenever it meets a tensor
+operation.
+"""
+
+import weakref
+
+import tensorflow as tf
+from keras import ops
+
+from keras_lr._keras_internals import base_optimizer
+
+# The attributes we know how to cycle, most specific first.
+ATTRIBUTES = ("beta_1", "momentum")
+
+
+class InGraphValue(float):
+    """A float that converts to `function()` inside tensor code."""
+
+    def __new__(cls, value: float, function):
+        instance = super().__new__(cls, value)
+        instance._function = function
+        instance._per_graph = weakref.WeakKeyDictionary()
+        return instance
+
+    def _value(self):
+        # The optimizer reads the attribute once per variable it updates:
+        # compute the curve once per traced graph, not once per variable.
+        if not tf.inside_function():
+            return self._function()
+        graph = tf.compat.v1.get_default_graph()
+        value = self._per_graph.get(graph)
+        if value is None:
+            value = self._function()
+            self._per_graph[graph] = value
+        return value
+
+    def tensor(self, dtype=None):
+        value = self._value()
+        return value if dtype is None else ops.cast(value, dtype)
+
+    # TensorFlow's conversion protocol: `tf.cast`/`convert_to_tensor`.
+    def __tf_tensor__(self, dtype=None, name=None):
+        return self.tensor(dtype)
+
+    # Arithmetic the optimizers do on the raw attribute (`1 - beta_1`,
+    # `beta_1 * x`, `momentum - 1`) must stay in-graph too; comparisons
+    # (`momentum != 0` when building slots) keep the float's meaning.
+    def __add__(self, other):
+        return self.tensor() + other
+
+    def __radd__(self, other):
+        return other + self.tensor()
+
+    def __sub__(self, other):
+        return self.tensor() - other
+
+    def __rsub__(self, other):
+        return other - self.tensor()
+
+    def __mul__(self, other):
+        return self.tensor() * other
+
+    def __rmul__(self, other):
+        return other * self.tensor()
+
+    def __truediv__(self, other):
+        return self.tensor() / other
+
+    def __rtruediv__(self, other):
+        return other / self.tensor()
+
+    def __pow__(self, other):
+        return self.tensor() ** other
+
+    def __rpow__(self, other):
+        return other ** self.tensor()
+
+    def __neg__(self):
+        return -self.tensor()
+
+    def __reduce__(self):
+        # Copies and pickles (e.g. `copy.deepcopy` of a config) get the
+        # plain number.
+        return (float, (float(self),))
+
+
+def momentum_attribute(optimizer, required: bool) -> str | None:
+    """Name of the momentum hyperparameter to drive, or `None`.
+
+    With `required=False` an optimizer without a momentum to drive gives
+    `None`; with `required=True` it is an error that says why.
+    """
+    optimizer = base_optimizer(optimizer)
+    for name in ATTRIBUTES:
+        value = getattr(optimizer, name, None)
+        if isinstance(value, InGraphValue):
+            return name
+        if value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, (int, float)):
+            if not required:
+                return None
+            raise TypeError(
+                "Argument `cycle_momentum=True` needs the optimizer's "
+                f"`{name}` to be a Python float; {type(optimizer).__name__} "
+                f"has {name}={value!r}. Pass cycle_momentum=False."
+            )
+        if name == "momentum" and value <= 0:
+            # Keras only creates velocity slots when momentum > 0 at build
+            # time: without them there is nothing to cycle.
+            if not required:
+                return None
+            raise ValueError(
+                "Argument `cycle_momentum=True` needs an optimizer that "
+                f"keeps a momentum, but {type(optimizer).__name__} was "
+                f"created with momentum={value!r}, so it has no velocity to "
+                "cycle. Create it with a momentum > 0 (e.g. "
+                "`keras.optimizers.SGD(momentum=0.9)`) or leave "
+                "cycle_momentum at its default."
+            )
+        return name
+    if not required:
+        return None
+    raise ValueError(
+        "Argument `cycle_momentum=True` needs an optimizer with a `momentum` "
+        f"or `beta_1` hyperparameter; {type(optimizer).__name__} has neither. "
+        "Leave cycle_momentum at its default."
+    )

@@ -1,0 +1,29 @@
+"""The reproduction of the seed's optimizer comparison (`keras-lr reproduce`).
+
+Section 4 of the seed article trains one network on the 120 Stanford Dogs
+breeds with Adam at three learning rates, then with five optimizers all at
+LR 0.001. This package re-runs both comparisons over several seeds and adds
+a fair third one where each optimizer gets the rate our range test picks.
+
+The reproduction lives here, apart from the library core: it uses only
+the public API of `keras_lr` and of Keras. Importing this package (and
+`cli`, `names`, `settings`, `errors`, `_files`, `progress`, `plan`)
+imports no TensorFlow, so the command line parses and checks its
+arguments before TensorFlow loads.
+
+Modules:
+    cli: the `keras-lr` command line (`python -m keras_lr`).
+    names: the data set, part and optimizer names the command accepts.
+    settings: `Settings`, what a reproduction runs, and the range test's
+        defaults.
+    datasets: the digits (default), Stanford Dogs and image-folder data.
+    models: the network for each dataset.
+    optimizers: the article's optimizers, SGD with step annealing.
+    plan: which runs each part holds.
+    runner: `reproduce`, running every planned run, resumably.
+    training: training one run and writing its files.
+    range_test: the range test of part `fair` and of `keras-lr find`.
+    progress: the progress lines, with time left.
+    environment: versions and hardware for each run's summary.
+    report: tables and plots per experiment.
+"""

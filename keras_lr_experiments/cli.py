@@ -1,0 +1,366 @@
+"""The `keras-lr` command line: the reproduction and the range test.
+
+```
+keras-lr reproduce [--dataset digits|stanford_dogs] [--data-dir PATH]
+                   [--epochs N] [--seeds 0 1 2] [--batch-size B]
+                   [--out saved_runs] [--parts lr optimizers fair]
+                   [--optimizers ...] [--quick] [--quiet]
+keras-lr find [--dataset ...] [--data-dir PATH] [--optimizer adam]
+              [--out range_test] ...
+```
+
+It lives in `keras_lr_experiments`, with the reproduction it runs, apart
+from the library core; `keras_lr/__main__.py` only calls `main`.
+
+The command line answers at once: this module imports no TensorFlow (its
+imports, `names`, `settings`, `errors` and `_files`, import only the
+standard library), so `--help` returns in a fraction of a second and
+every check that needs no TensorFlow runs before it is imported: the
+names of data sets, parts and optimizers, the numbers, `--data-dir`
+(a folder with at least two classes) and `--out` (writable). Bad input
+ends with one line on stderr and exit code 2, before anything is written.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from keras_lr_experiments import _files
+from keras_lr_experiments.errors import UsageError
+from keras_lr_experiments.names import DATASETS
+from keras_lr_experiments.names import OPTIMIZERS
+from keras_lr_experiments.names import PARTS
+from keras_lr_experiments.settings import RANGE_TEST
+
+DEFAULT_EPOCHS = 20
+DEFAULT_SEEDS = [0, 1, 2]
+QUICK_EPOCHS = 2
+QUICK_SEEDS = [0]
+QUICK_RANGE_TEST_STEPS = 20
+DEFAULT_RANGE_TEST_STEPS = RANGE_TEST["num_steps"]
+DEFAULT_RANGE_TEST_REPEATS = RANGE_TEST["repeats"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports errors in one line (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer > 0, received {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer > 0, received {text!r}"
+        )
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer >= 0, received {text!r}"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number > 0, received {text!r}"
+        )
+    return value
+
+
+def _add_data_arguments(parser) -> None:
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="digits (default; scikit-learn's, no download) or "
+        "stanford_dogs (tensorflow-datasets, downloads ~750 MB once)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="a folder of images with one subfolder per class, "
+        "instead of --dataset",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=64,
+        help="side in pixels photos are resized to (default 64)",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=32, help="default 32"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="keras-lr",
+        description="keras_lr: reproduce the dog-breed optimizer comparison "
+        "and run LR range tests.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="the optimizer comparison of the seed article, then the fair one",
+        description="Trains the article's comparisons over several seeds: "
+        "(lr) Adam at 0.1, 0.01, 0.001; (optimizers) SGD with step "
+        "annealing, RMSprop, Adam, Adagrad, Adadelta all at 0.001; (fair) "
+        "each at the rate our range test picks. Resumable: complete runs "
+        "are skipped.",
+    )
+    _add_data_arguments(reproduce)
+    reproduce.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help=f"default {DEFAULT_EPOCHS} ({QUICK_EPOCHS} with --quick)",
+    )
+    reproduce.add_argument(
+        "--seeds",
+        type=_non_negative_int,
+        nargs="+",
+        default=None,
+        help="default 0 1 2 (0 with --quick)",
+    )
+    reproduce.add_argument(
+        "--out",
+        type=Path,
+        default=Path("saved_runs"),
+        help="default saved_runs",
+    )
+    reproduce.add_argument(
+        "--parts",
+        choices=PARTS,
+        nargs="+",
+        default=list(PARTS),
+        help="default: all three",
+    )
+    reproduce.add_argument(
+        "--optimizers",
+        choices=OPTIMIZERS,
+        nargs="+",
+        default=list(OPTIMIZERS),
+        help="optimizers of parts optimizers and fair (default: all five)",
+    )
+    reproduce.add_argument(
+        "--range-test-steps",
+        type=_positive_int,
+        default=None,
+        help=f"steps of each range test in part fair "
+        f"(default {DEFAULT_RANGE_TEST_STEPS}, repeated "
+        f"{DEFAULT_RANGE_TEST_REPEATS} times; {QUICK_RANGE_TEST_STEPS}, "
+        "once, with --quick)",
+    )
+    reproduce.add_argument(
+        "--quick",
+        action="store_true",
+        help="a minimal run for tests: 2 epochs, seed 0, one short range "
+        "test per optimizer",
+    )
+    reproduce.add_argument(
+        "--quiet", action="store_true", help="no per-epoch Keras output"
+    )
+    reproduce.set_defaults(handler=_reproduce)
+
+    find = commands.add_parser(
+        "find",
+        help="LR range test of the reproduction's model with one optimizer",
+        description="Runs the LR range test on a fresh model of the "
+        "reproduction and writes the curve (PNG) and the numbers (JSON).",
+    )
+    _add_data_arguments(find)
+    find.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default="adam", help="default adam"
+    )
+    find.add_argument("--seed", type=_non_negative_int, default=0)
+    find.add_argument(
+        "--num-steps",
+        type=_positive_int,
+        default=DEFAULT_RANGE_TEST_STEPS,
+        help=f"default {DEFAULT_RANGE_TEST_STEPS}",
+    )
+    find.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=DEFAULT_RANGE_TEST_REPEATS,
+        help=f"sweeps with reshuffled data (default "
+        f"{DEFAULT_RANGE_TEST_REPEATS}); the pick is their geometric mean",
+    )
+    find.add_argument(
+        "--start-lr",
+        type=_positive_float,
+        default=RANGE_TEST["start_lr"],
+        help="default 1e-7",
+    )
+    find.add_argument(
+        "--end-lr",
+        type=_positive_float,
+        default=RANGE_TEST["end_lr"],
+        help="default 10",
+    )
+    find.add_argument(
+        "--out",
+        type=Path,
+        default=Path("range_test"),
+        help="default range_test",
+    )
+    find.set_defaults(handler=_find)
+    return parser
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """The checks that need no TensorFlow, run before it is imported.
+
+    Raises:
+        UsageError: for `--dataset` with `--data-dir`, a `--data-dir` that
+            is not a folder with two classes of images, an `--end-lr` not
+            above `--start-lr`, or an `--out` where no file can be created.
+    """
+    if args.data_dir is not None and args.dataset is not None:
+        raise UsageError(
+            "Arguments `--dataset` and `--data-dir` are exclusive. Received: "
+            f"--dataset={args.dataset!r}, --data-dir={str(args.data_dir)!r}"
+        )
+    if args.data_dir is not None:
+        # NumPy, not TensorFlow.
+        from keras_lr_experiments import datasets
+
+        datasets.check_image_folder(args.data_dir)
+    if args.command == "find" and not args.end_lr > args.start_lr:
+        raise UsageError(
+            "Argument `--end-lr` must be > `--start-lr`. Received: "
+            f"--start-lr={args.start_lr!r}, --end-lr={args.end_lr!r}"
+        )
+    _files.check_writable(args.out)
+
+
+def _load_data(args):
+    from keras_lr_experiments import datasets
+
+    return datasets.load_dataset(
+        args.dataset or "digits",
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+    )
+
+
+def _reproduce(args) -> int:
+    from keras_lr_experiments import range_test
+    from keras_lr_experiments import runner
+    from keras_lr_experiments.settings import Settings
+
+    repeats = DEFAULT_RANGE_TEST_REPEATS
+    if args.quick:
+        epochs = args.epochs or QUICK_EPOCHS
+        seeds = args.seeds or QUICK_SEEDS
+        steps = args.range_test_steps or QUICK_RANGE_TEST_STEPS
+        repeats = 1
+    else:
+        epochs = args.epochs or DEFAULT_EPOCHS
+        seeds = args.seeds or DEFAULT_SEEDS
+        steps = args.range_test_steps or DEFAULT_RANGE_TEST_STEPS
+    if "fair" in args.parts:
+        range_test.find_learning_rate_function()
+    data = _load_data(args)
+    settings = Settings(
+        dataset=data.name,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        seeds=list(dict.fromkeys(seeds)),
+        out=args.out,
+        parts=list(dict.fromkeys(args.parts)),
+        optimizers=list(dict.fromkeys(args.optimizers)),
+        range_test_steps=steps,
+        range_test_repeats=repeats,
+        quiet=args.quiet,
+    )
+    runner.reproduce(data, settings)
+    return 0
+
+
+def _find(args) -> int:
+    from keras_lr_experiments import range_test
+    from keras_lr_experiments.settings import Settings
+
+    range_test.find_learning_rate_function()
+    data = _load_data(args)
+    settings = Settings(
+        dataset=data.name,
+        batch_size=args.batch_size,
+        seeds=[args.seed],
+        out=args.out,
+        range_test_steps=args.num_steps,
+        range_test_start_lr=args.start_lr,
+        range_test_end_lr=args.end_lr,
+        range_test_repeats=args.repeats,
+    )
+    basename = f"range_test_{data.name}_{args.optimizer}"
+    record = range_test.run_range_test(
+        args.optimizer,
+        data,
+        settings,
+        args.out,
+        basename,
+    )
+    print(
+        f"{args.optimizer}: suggested learning rate "
+        f"{record['suggestion']:.4g} ({record['spec']['method']} rule); "
+        f"wrote {args.out / (basename + '.png')} and "
+        f"{args.out / (basename + '.json')}"
+    )
+    for message in record["warnings"]:
+        print(f"range test warning: {message}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the exit code.
+
+    Args:
+        argv: A list of strings, the arguments; `None` reads `sys.argv`.
+
+    Returns:
+        An int: 0 on success, 2 for bad input (one line on stderr), 130
+        when interrupted.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        check_arguments(args)
+        return args.handler(args)
+    except UsageError as error:
+        print(f"keras-lr {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"keras-lr {args.command}: interrupted; run the same command "
+            "again to resume (complete runs are kept)",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The LR range test of part `fair` and of `keras-lr find`.
+
+Each optimizer's range test runs on a fresh model of the reproduction
+with the settings of `settings.RANGE_TEST` (or those given); its numbers,
+the picked rate and the range test's own warnings go to a JSON file, its
+curve to a PNG next to it.
+"""
+
+import math
+import warnings
+from pathlib import Path
+
+import keras
+
+import keras_lr
+from keras_lr_experiments import _files
+from keras_lr_experiments import models
+from keras_lr_experiments import optimizers
+from keras_lr_experiments import plan
+from keras_lr_experiments.errors import UsageError
+from keras_lr_experiments.settings import RANGE_TEST
+from keras_lr_experiments.settings import Settings
+
+
+def find_learning_rate_function():
+    """`keras_lr.find_learning_rate`, or a `UsageError` if this build
+    lacks it (part `fair` and `keras-lr find` need it)."""
+    function = getattr(keras_lr, "find_learning_rate", None)
+    if function is None:
+        raise UsageError(
+            "Part `fair` and `keras-lr find` need the LR range test "
+            "(keras_lr.find_learning_rate), which this build of keras_lr "
+            "does not have; run --parts lr optimizers"
+        )
+    return function
+
+
+def range_test_spec(optimizer: str, data, settings: Settings) -> dict:
+    """What identifies a range test's result; a saved one is reused only
+    if its JSON holds exactly this."""
+    return {
+        "optimizer": optimizer,
+        "dataset": data.summary(),
+        "model": models.MODELS[data.kind],
+        "batch_size": settings.batch_size,
+        "seed": settings.seeds[0],
+        "start_lr": settings.range_test_start_lr,
+        "end_lr": settings.range_test_end_lr,
+        "num_steps": settings.range_test_steps,
+        "repeats": settings.range_test_repeats,
+        "method": RANGE_TEST["method"],
+    }
+
+
+def run_range_test(
+    optimizer: str, data, settings: Settings, folder: Path, basename: str
+) -> dict:
+    """Runs the range test for `optimizer` on a fresh model; writes
+    `<basename>.json` (numbers and the picked rate) and `<basename>.png`
+    (the curve) in `folder`; returns the JSON's content."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    find_learning_rate = find_learning_rate_function()
+    spec = range_test_spec(optimizer, data, settings)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(spec["seed"])
+    model = models.build_model(data.kind, data.input_shape, data.num_classes)
+    # SGD's annealing is a schedule over the whole run; the range test
+    # sweeps plain SGD and the pick becomes the schedule's first value.
+    models.compile_model(
+        model,
+        optimizers.make_optimizer(optimizer, 1e-3, schedule=False),
+    )
+    # The range test warns about curves it cannot trust; keep the words
+    # with the result (and show them) rather than lose them in a log.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = find_learning_rate(
+            model,
+            data.x_train,
+            data.y_train,
+            batch_size=settings.batch_size,
+            start_lr=spec["start_lr"],
+            end_lr=spec["end_lr"],
+            num_steps=spec["num_steps"],
+            repeats=spec["repeats"],
+            seed=spec["seed"],
+            verbose=0,
+        )
+        try:
+            picked = float(result.suggestion(method=spec["method"]))
+        except ValueError as error:
+            raise RuntimeError(
+                f"The range test for {optimizer} gave no "
+                f"{spec['method']!r} suggestion: {error}"
+            ) from None
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
+    if not (math.isfinite(picked) and picked > 0):
+        raise RuntimeError(
+            f"The range test for {optimizer} suggested no usable rate "
+            f"(got {picked!r}); see {folder / (basename + '.png')}"
+        )
+    record = {
+        "spec": spec,
+        "suggestion": picked,
+        "warnings": messages,
+        "range_test": _files.json_safe(result.to_dict()),
+    }
+    figure, axes = plt.subplots(figsize=(6, 4))
+    result.plot(ax=axes)
+    axes.set_title(f"{plan.LABELS[optimizer]}: range test picks {picked:.3g}")
+    _files.save_figure(figure, folder / f"{basename}.png")
+    plt.close(figure)
+    _files.write_json(folder / f"{basename}.json", record)
+    return record
