@@ -242,6 +242,30 @@ class RateController:
         return float(_host(rate))
 
     @property
+    def state_variables(self) -> list:
+        """The controller's own saved variables (today: the multiplier),
+        for callers that snapshot and restore an optimizer whole."""
+        return [self._state.multiplier]
+
+    def rates_at(self, steps) -> np.ndarray:
+        """The user's rate times the multiplier at each of `steps` (what
+        the optimizer runs at those steps when no curve drives it), as a
+        float64 array."""
+        steps = np.asarray(steps, dtype="int64")
+        rate = self.learning_rate
+        if isinstance(rate, LearningRateSchedule):
+            values = None
+            try:  # Most schedules are elementwise in the step: one call.
+                values = np.asarray(_host(rate(steps)), dtype=np.float64)
+            except Exception:  # noqa: BLE001 - fall back to one per step
+                pass
+            if values is None or values.shape != steps.shape:
+                values = [float(_host(rate(int(step)))) for step in steps]
+        else:
+            values = [float(_host(self._user_rate(None)))] * steps.size
+        return np.asarray(values, dtype=np.float64) * self.multiplier
+
+    @property
     def multiplier(self) -> float:
         """The factor on the rate. A float rate takes its factor into
         itself while no curve drives it, so the factor is then 1.0."""

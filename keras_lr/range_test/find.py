@@ -69,7 +69,7 @@ def _data_arguments(x, y, sample_weight, batch_size, num_steps, seed, repeat):
             epochs=1,
         )
     if isinstance(x, tf.data.Dataset):
-        return dict(x=x.repeat().take(num_steps), epochs=1)
+        return dict(x=x.repeat().take(num_steps), epochs=1, shuffle=False)
     return dict(x=x, y=y, epochs=num_steps)
 
 
@@ -90,6 +90,7 @@ def find_learning_rate(
     verbose=0,
     sample_weight=None,
     callbacks=None,
+    warn=True,
 ) -> RangeTestResult:
     """Runs a learning-rate range test and leaves the model as it was.
 
@@ -126,6 +127,8 @@ def find_learning_rate(
         verbose: An integer. Passed to `fit`; 1 also prints a summary.
         sample_weight: Optional sample weights for array data.
         callbacks: Optional list of extra callbacks for `fit`.
+        warn: A Python bool. Whether to issue the result's warnings (they
+            stay readable as `result.warnings()`).
 
     Returns:
         A `keras_lr.RangeTestResult`.
@@ -150,6 +153,7 @@ def find_learning_rate(
     _checks.check_positive_int("batch_size", batch_size)
     _checks.check_positive_int("repeats", repeats)
     _checks.check_int("verbose", verbose)
+    _checks.check_bool("warn", warn)
     if seed is not None:
         _checks.check_int("seed", seed)
     finder = LRRangeTest(
@@ -186,6 +190,6 @@ def find_learning_rate(
     result = RangeTestResult.from_results(runs)
     if verbose:
         print(finder.summary())
-    for message in result.warnings():
+    for message in result.warnings() if warn else ():
         warnings.warn(message, stacklevel=2)
     return result
