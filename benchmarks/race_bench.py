@@ -75,7 +75,7 @@ def main():
     print(
         f"keras {keras.__version__}, tensorflow {tf.__version__}, 1 thread; "
         f"digits ({len(x_train)} training samples, a fifth held out by the "
-        f"race), batch {batch_size}, SGD, 8 candidates, default budget; "
+        f"race), batch {batch_size}, SGD, 12 candidates, default budget; "
         f"{args.rounds} rounds, median of per-round ratios"
     )
     print(

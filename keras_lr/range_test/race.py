@@ -518,12 +518,8 @@ def choose_learning_rate(
                 "`tf.data.Dataset`. Received: budget=None"
             )
     _checks.check_positive_int("budget", budget)
-    plan = rung_plan(
-        candidates,
-        reduction,
-        budget,
-        multiple=int(getattr(model, "steps_per_execution", 1) or 1),
-    )
+    multiple = int(getattr(model, "steps_per_execution", 1) or 1)
+    plan = rung_plan(candidates, reduction, budget, multiple)  # checks budget
     config = {
         "batch_size": batch_size,
         "budget": budget,
@@ -552,6 +548,9 @@ def choose_learning_rate(
     )
     range_test_seconds = time.perf_counter() - started
     rates = candidate_rates(stage1, candidates)
+    # Readings that coincide leave fewer candidates: the same budget then
+    # goes to fewer, longer shares.
+    plan = rung_plan(rates.size, reduction, budget, multiple)
     if verbose:
         low, high = bracket(stage1)
         say(

@@ -204,6 +204,38 @@ def test_race_on_a_quadratic_picks_one_over_l_within_one_grid_step():
     assert_bitwise(before, state_of(model))
 
 
+def test_a_candidate_that_blows_up_to_nan_is_out_and_the_model_restored(
+    monkeypatch,
+):
+    # Rates far past 2/L: the quadratic's loss overflows to inf and the
+    # weights to NaN within a few steps.
+    x, y = quadratic_data()
+    model = quadratic_model()
+    before = state_of(model)
+    monkeypatch.setattr(
+        race_module,
+        "candidate_rates",
+        lambda result, count: np.array([0.5, 2.0, 1e6, 1e9]),
+    )
+    result = choose_learning_rate(
+        model,
+        x,
+        y,
+        validation_data=(x, y),
+        batch_size=4,
+        budget=64,
+        num_steps=20,
+        seed=0,
+    )
+    lost = [e for e in result.entries if e["status"] == "diverged"]
+    assert {e["candidate"] for e in lost} == {1e6, 1e9}
+    assert all(e["score"] == math.inf for e in lost), result.entries
+    assert all(e["rung"] == 0 for e in lost), result.entries
+    assert result.learning_rate == 2.0
+    assert_bitwise(before, state_of(model))
+    assert all(np.isfinite(v).all() for v in state_of(model))
+
+
 def test_same_seed_same_race():
     x, y = blobs()
     runs = []
