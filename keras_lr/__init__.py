@@ -4,6 +4,7 @@ from keras_lr import callbacks
 from keras_lr import control
 from keras_lr import cooldown
 from keras_lr import data
+from keras_lr import distribute
 from keras_lr import range_test
 from keras_lr import schedules
 from keras_lr.range_test import RaceResult
@@ -21,6 +22,7 @@ __all__ = [
     "cooldown",
     "choose_learning_rate",
     "data",
+    "distribute",
     "find_learning_rate",
     "range_test",
     "schedules",

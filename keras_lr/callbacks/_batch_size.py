@@ -215,6 +215,11 @@ class BatchSizeCallback(StatefulCallback):
         logs["updates"] = self._updates()
         logs["learning_rate"] = rate_controller(self.model).current()
 
+    def on_train_end(self, logs=None):
+        # A multi-worker pipeline waiting for the next epoch stops waiting.
+        self.loader.end_training()
+        super().on_train_end(logs)
+
     # State protocol -----------------------------------------------------
 
     def get_state(self) -> dict:

@@ -1,8 +1,10 @@
 """Backups that restore the model, the optimizer and every keras_lr callback."""
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
 
@@ -11,6 +13,7 @@ import numpy as np
 
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
+from keras_lr import distribute
 from keras_lr.callbacks import _stateful
 
 FORMAT = "keras_lr.backup/1"
@@ -69,6 +72,13 @@ class BackupAndRestore(keras.callbacks.Callback):
     With other data, the epoch restarts from its first batch (Keras'
     behaviour) from the mid-epoch weights; use `save_freq="epoch"` there
     if exact replay matters.
+
+    Under `tf.distribute.MultiWorkerMirroredStrategy` (one process per
+    worker), every worker restores from `backup_dir`, which must then be
+    a folder all of them can read (a shared file system). The chief
+    (worker 0 without a chief task) writes the backup; every other worker
+    writes the same backup to `backup_dir/workertemp_<index>` and removes
+    it at once, as `tf.keras` did, so that the workers stay in step.
 
     Args:
         backup_dir: A string. Folder for the backup (created if missing).
@@ -265,22 +275,38 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     # Writing -------------------------------------------------------------
 
+    def _write_dir(self) -> str:
+        """Where this worker writes: `backup_dir` on the chief (and in one
+        process), a temporary folder inside it on the other workers."""
+        strategy = self.model.distribute_strategy
+        if distribute.is_chief(strategy):
+            return self.backup_dir
+        return os.path.join(
+            self.backup_dir, f"workertemp_{distribute.task_id(strategy)}"
+        )
+
     def _save(self) -> None:
-        os.makedirs(self.backup_dir, exist_ok=True)
+        directory = self._write_dir()
+        try:
+            self._save_to(directory)
+        finally:
+            if directory != self.backup_dir:
+                shutil.rmtree(directory, ignore_errors=True)
+
+    def _save_to(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
         self._counter += 1
         name = f"ckpt-{self._counter:06d}.weights.h5"
-        final = os.path.join(self.backup_dir, name)
-        temporary = os.path.join(self.backup_dir, f"tmp-{name}")
+        final = os.path.join(directory, name)
+        temporary = os.path.join(directory, f"tmp-{name}")
         self.model.save_weights(temporary, overwrite=True)
         os.replace(temporary, final)
         arrays_name = None
         arrays = self._collect_arrays()
         if arrays:
             arrays_name = f"arrays-{self._counter:06d}.npz"
-            arrays_final = os.path.join(self.backup_dir, arrays_name)
-            arrays_temporary = os.path.join(
-                self.backup_dir, f"tmp-{arrays_name}"
-            )
+            arrays_final = os.path.join(directory, arrays_name)
+            arrays_temporary = os.path.join(directory, f"tmp-{arrays_name}")
             with open(arrays_temporary, "wb") as file:
                 np.savez(file, **arrays)
             os.replace(arrays_temporary, arrays_final)
@@ -296,15 +322,17 @@ class BackupAndRestore(keras.callbacks.Callback):
             "arrays_sha256": (
                 None
                 if arrays_name is None
-                else _sha256(os.path.join(self.backup_dir, arrays_name))
+                else _sha256(os.path.join(directory, arrays_name))
             ),
         }
-        _atomic_write_text(self._state_path, json.dumps(state))
-        for other in os.listdir(self.backup_dir):
+        _atomic_write_text(
+            os.path.join(directory, STATE_FILE), json.dumps(state)
+        )
+        for other in os.listdir(directory):
             if other not in (name, arrays_name) and other.startswith(
                 ("ckpt-", "tmp-", "arrays-")
             ):
-                os.remove(os.path.join(self.backup_dir, other))
+                os.remove(os.path.join(directory, other))
 
     def _collect_arrays(self) -> dict:
         """Rollback snapshots of the callbacks, flattened for `np.savez`."""
@@ -341,7 +369,19 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         _stateful.unregister(self.model, self)
-        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+        directory = self._write_dir()
+        if directory != self.backup_dir:
+            # Another worker removes its temporary folder; the chief owns
+            # the backup.
+            shutil.rmtree(directory, ignore_errors=True)
+        elif self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            # Only the chief's own files: another worker may be creating
+            # or removing its temporary folder meanwhile.
             for name in os.listdir(self.backup_dir):
-                os.remove(os.path.join(self.backup_dir, name))
-            os.rmdir(self.backup_dir)
+                if not name.startswith("workertemp_"):
+                    os.remove(os.path.join(self.backup_dir, name))
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            # Whichever process ends last removes the emptied folder (a
+            # worker's temporary folder may outlive the chief's files).
+            with contextlib.suppress(OSError):
+                os.rmdir(self.backup_dir)

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lr import _checks
+from keras_lr import distribute
 
 
 class _LiveBatchCount:
@@ -121,7 +122,8 @@ _SPE_UNDER_STRATEGY = (
 class _Cursor:
     """Which epoch one `as_dataset()` pipeline opens next.
 
-    A pipeline (one per replica under `MirroredStrategy`) calls
+    A pipeline (one per replica under `MirroredStrategy`, one per worker
+    under `MultiWorkerMirroredStrategy`) calls
     `next_cycle` from its own thread each time `fit` asks for a batch past
     the end of the previous cycle. A cycle is either an epoch (the ids of
     the samples still to serve, and the batch size), or, right after an
@@ -145,6 +147,16 @@ class _Cursor:
     def next_cycle(self):
         loader = self._loader
         with loader._lock:
+            # A multi-worker iterator reads ahead into the next epoch;
+            # while a callback drives the loader, wait until it has opened
+            # that epoch (or training ended) rather than guess it.
+            while (
+                loader._hold_epochs
+                and self._generation is not None
+                and loader._generation == self._generation
+                and not self._end_due
+            ):
+                loader._epoch_opened.wait()
             generation = loader._generation
             batch_size = loader._batch_size
             epoch = loader._epoch
@@ -201,8 +213,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
     - `fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch)`:
       a native `tf.data` pipeline, no Python call per batch. For array
       data; on one device with any `steps_per_execution`, and under
-      `MirroredStrategy` (built inside its scope) with
-      `steps_per_execution=1`. See `as_dataset()`.
+      `MirroredStrategy` or `MultiWorkerMirroredStrategy` (built inside
+      its scope) with `steps_per_execution=1`. See `as_dataset()`.
     - `fit(loader)`: Keras' `PyDataset` path, which calls the loader from
       Python for every batch (through `tf.data.Dataset.from_generator`),
       slower for small batches. For indexable datasets of samples, and
@@ -292,6 +304,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self.seed = seed
         # Guards what `as_dataset()` pipelines read from their own threads.
         self._lock = threading.Lock()
+        # Signalled when Python opens an epoch or training ends.
+        self._epoch_opened = threading.Condition(self._lock)
+        self._hold_epochs = False
         self._batch_size = self._capped(batch_size)
         # A size asked for by `request_batch_size`, for the next epoch.
         self._requested = None
@@ -309,6 +324,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self._steps_per_execution = 1
         self._dataset_strategy = None
         self._dataset_distributed = False
+        self._dataset_multi_worker = False
         self._last_input = None
 
     def _check_lengths(self) -> int:
@@ -401,7 +417,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             ValueError: if `batch_size` <= 0.
             TypeError: if `batch_size` is not an int.
         """
-        self._requested = self._capped(batch_size, stacklevel=3)
+        requested = self._capped(batch_size, stacklevel=3)
+        self._check_split(requested)
+        self._requested = requested
         return self._requested
 
     def configure_for(self, model) -> None:
@@ -426,6 +444,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         steps_per_execution = int(getattr(model, "steps_per_execution", 1))
         with self._lock:
             self._steps_per_execution = steps_per_execution
+            self._hold_epochs = (
+                self._dataset_multi_worker and self._last_input == "dataset"
+            )
         if self._last_input != "dataset":
             return
         strategy = model.distribute_strategy
@@ -442,6 +463,15 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         if self._dataset_distributed and steps_per_execution > 1:
             raise ValueError(_SPE_UNDER_STRATEGY.format(steps_per_execution))
 
+    def end_training(self) -> None:
+        """Tells the loader that `fit` is over: an `as_dataset()` pipeline
+        under several workers stops waiting for the next epoch (see
+        `as_dataset()`). The batch-size callbacks call it from
+        `on_train_end`."""
+        with self._lock:
+            self._hold_epochs = False
+            self._epoch_opened.notify_all()
+
     def _capped(self, value, stacklevel: int = 3) -> int:
         _checks.check_positive_int("batch_size", value)
         if value > self.num_samples:
@@ -453,6 +483,24 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
             value = self.num_samples
         return int(value)
+
+    def _check_split(self, batch_size: int) -> None:
+        """Under several workers, every batch of an epoch (its last one
+        too) must split evenly over the replicas."""
+        if not self._dataset_multi_worker:
+            return
+        strategy = self._dataset_strategy
+        distribute.check_batch_split(batch_size, strategy)
+        last = self.num_samples % batch_size
+        replicas = strategy.num_replicas_in_sync
+        if last % replicas:
+            raise ValueError(
+                "Argument `batch_size` must leave a last batch per epoch "
+                f"that is a multiple of the {replicas} replicas too (every "
+                "replica gets an equal share of every batch): "
+                f"{self.num_samples} samples in batches of {batch_size} "
+                f"leave {last}. Received: batch_size={batch_size}"
+            )
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if not self.shuffle:
@@ -493,6 +541,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
     ) -> None:
         if batch_size is not None:
             batch_size = self._capped(batch_size, stacklevel=3)
+            self._check_split(batch_size)
             self._requested = None
         elif position == 0 and self._requested is not None:
             batch_size, self._requested = self._requested, None
@@ -506,6 +555,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             self._epoch = int(epoch)
             self._position = int(position)
             self._generation += 1
+            self._epoch_opened.notify_all()
 
     @property
     def num_batches(self):
@@ -557,6 +607,19 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         evenly over the replicas (Keras builds the model from their mean
         of it; this holds for any input, not only this one).
 
+        Under a `tf.distribute.MultiWorkerMirroredStrategy` (one process
+        per worker, each running the same script), call it inside
+        `strategy.scope()` too: every worker then serves its replicas'
+        shares of every global batch, so that across the workers each
+        sample is seen once per epoch. Every batch, the last of an epoch
+        included, must split evenly over all the replicas (uneven shares
+        would weigh samples unequally; `ValueError` otherwise, also from
+        `request_batch_size`). The strategy's iterator reads ahead, which
+        would open the next epoch before the callbacks set its batch
+        size: while a batch-size
+        callback drives the loader, the pipeline waits at each epoch's end
+        until the callback has opened the next epoch.
+
         Args:
             steps_per_execution: A Python int > 0, the model's
                 `steps_per_execution` (only needed without a batch-size
@@ -572,7 +635,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             TypeError: if the loader holds an indexable dataset of samples
                 rather than arrays.
             ValueError: inside the scope of a strategy other than
-                `MirroredStrategy`; inside a `MirroredStrategy` scope,
+                `MirroredStrategy` or `MultiWorkerMirroredStrategy`; for a
+                batch that does not split over the workers' replicas;
+                inside a `MirroredStrategy` scope,
                 with `steps_per_execution` > 1 or a first batch that is
                 not a multiple of the number of replicas.
         """
@@ -585,12 +650,17 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             )
         strategy = tf.distribute.get_strategy()
         distributed = tf.distribute.has_strategy()
-        if distributed and not isinstance(
-            strategy, tf.distribute.MirroredStrategy
+        multi_worker = distributed and isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy
+        )
+        if distributed and not (
+            multi_worker
+            or isinstance(strategy, tf.distribute.MirroredStrategy)
         ):
             raise ValueError(
-                "`as_dataset()` supports the default strategy and "
-                "`tf.distribute.MirroredStrategy`. Received: a "
+                "`as_dataset()` supports the default strategy, "
+                "`tf.distribute.MirroredStrategy` and "
+                "`tf.distribute.MultiWorkerMirroredStrategy`. Received: a "
                 f"{type(strategy).__name__} scope. Pass the loader itself "
                 "to `fit`."
             )
@@ -601,7 +671,14 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             self._batch_size,
             self.num_samples - self._position * self._batch_size,
         )
-        if distributed and first % replicas:
+        if multi_worker:
+            with self._lock:
+                self._dataset_strategy = strategy
+                self._dataset_multi_worker = True
+            self._check_split(self._batch_size)
+            if self._requested is not None:
+                self._check_split(self._requested)
+        elif distributed and first % replicas:
             raise ValueError(
                 "Under `MirroredStrategy`, the first batch `fit` reads must "
                 f"be a multiple of the {replicas} replicas: Keras builds the "
@@ -613,6 +690,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             self._steps_per_execution = int(steps_per_execution)
             self._dataset_strategy = strategy
             self._dataset_distributed = distributed
+            self._dataset_multi_worker = multi_worker
             self._last_input = "dataset"
         tensors = [self.x]
         if self.y is not None or self.sample_weight is not None:
@@ -627,6 +705,27 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         chunk_rows = max(_CHUNK_BYTES // max(row_bytes, 1), 1)
         if not distributed:
             return self._pipeline(tensors, chunk_rows, 0, 1)
+        if multi_worker:
+            # One pipeline per worker, serving its replicas' shares of
+            # every global batch in turn (the order in which the strategy
+            # hands a worker's elements to its replicas).
+            local = distribute.local_replicas(strategy)
+            options = tf.distribute.InputOptions(
+                experimental_replication_mode=(
+                    tf.distribute.InputReplicationMode.PER_WORKER
+                ),
+                experimental_fetch_to_device=False,
+            )
+            return strategy.distribute_datasets_from_function(
+                lambda context: self._pipeline(
+                    tensors,
+                    chunk_rows,
+                    context.input_pipeline_id * local,
+                    replicas,
+                    local,
+                ),
+                options,
+            )
         options = tf.distribute.InputOptions(
             experimental_replication_mode=(
                 tf.distribute.InputReplicationMode.PER_REPLICA
@@ -643,20 +742,35 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             options,
         )
 
-    def _pipeline(self, tensors, chunk_rows: int, replica: int, replicas: int):
-        """One endless pipeline: epoch after epoch, each opened lazily."""
+    def _pipeline(
+        self,
+        tensors,
+        chunk_rows: int,
+        replica: int,
+        replicas: int,
+        local: int = 1,
+    ):
+        """One endless pipeline: epoch after epoch, each opened lazily.
+
+        It serves the shares of replicas `replica` to `replica + local - 1`
+        of every global batch, one after the other."""
         cursor = _Cursor(self)
 
         def gather(ids):
             return tf.nest.map_structure(lambda a: tf.gather(a, ids), tensors)
 
-        def share(ids):
+        def share(ids, replica=replica):
             # Replica `r` takes its slice of a global batch (the last axis
             # of `ids`), as Keras' own split of a batch does: ceil(B / R)
             # each, the last replicas less.
             size = tf.shape(ids, out_type=tf.int64)[-1]
             per = (size + replicas - 1) // replicas
             return ids[..., replica * per : (replica + 1) * per]
+
+        def shares(batch_ids):
+            return tf.data.Dataset.range(local).map(
+                lambda r: gather(share(batch_ids, replica + r))
+            )
 
         def open_cycle(_):
             ids, batch_size = tf.numpy_function(
@@ -677,6 +791,15 @@ class GrowingBatchLoader(keras.utils.PyDataset):
                 full = rows // batch_size
                 body = tf.reshape(part[: full * batch_size], [full, batch_size])
                 tail = part[full * batch_size :]
+                if local > 1:
+                    has_tail = tf.cast(rows > full * batch_size, tf.int64)
+                    return (
+                        tf.data.Dataset.from_tensor_slices(body)
+                        .concatenate(
+                            tf.data.Dataset.from_tensors(tail).take(has_tail)
+                        )
+                        .flat_map(shares)
+                    )
                 if replicas > 1:
                     body, tail = share(body), share(tail)
                 return tf.data.Dataset.from_tensor_slices(
@@ -830,5 +953,6 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             self._position = int(state["position"])
             self._order = order
             self._generation += 1
+            self._epoch_opened.notify_all()
         self._opened = (epoch, batch_size)
         self._in_epoch = False
