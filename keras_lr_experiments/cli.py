@@ -7,6 +7,9 @@ keras-lr reproduce [--dataset digits|stanford_dogs] [--data-dir PATH]
                    [--optimizers ...] [--quick] [--quiet]
 keras-lr find [--dataset ...] [--data-dir PATH] [--optimizer adam]
               [--out range_test] ...
+keras-lr tune [--scheduler pbt|asha] [--population 4] [--epochs 12]
+              [--perturbation-interval 3] [--mutate learning_rate ...]
+              [--address HOST:PORT] [--out tune_runs] [--study --seeds ...]
 ```
 
 It lives in `keras_lr_experiments`, with the reproduction it runs, apart
@@ -22,6 +25,7 @@ ends with one line on stderr and exit code 2, before anything is written.
 """
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -31,6 +35,11 @@ from keras_lr_experiments.names import DATASETS
 from keras_lr_experiments.names import OPTIMIZERS
 from keras_lr_experiments.names import PARTS
 from keras_lr_experiments.settings import RANGE_TEST
+
+# Standard library only, like the modules above: no TensorFlow, no Ray.
+from keras_lr_experiments.tune import HYPERPARAMETERS as TUNE_HYPERPARAMETERS
+from keras_lr_experiments.tune import SCHEDULERS as TUNE_SCHEDULERS
+from keras_lr_experiments.tune import STUDY as TUNE_DEFAULTS
 
 DEFAULT_EPOCHS = 20
 DEFAULT_SEEDS = [0, 1, 2]
@@ -228,7 +237,110 @@ def build_parser() -> argparse.ArgumentParser:
         help="default range_test",
     )
     find.set_defaults(handler=_find)
+    _add_tune_parser(commands)
     return parser
+
+
+def _add_tune_parser(commands) -> None:
+    tune = commands.add_parser(
+        "tune",
+        help="PBT or ASHA over the learning rate of the digits model, on "
+        'Ray Tune (pip install -e ".[tune]")',
+        description="Population-based training (Ray's "
+        "PopulationBasedTraining) or ASHA (Ray's ASHAScheduler) over the "
+        "learning rate of the reproduction's digits MLP, each trial "
+        "checkpointed every epoch with keras_lr.tune.ReportAndCheckpoint "
+        "(whole keras_lr state). Ray starts in this process unless "
+        "--address names a cluster. --study runs PBT, ASHA and a grid of "
+        "fixed rates over --seeds and writes results.md, summary.json and "
+        "population_lr.png.",
+    )
+    tune.add_argument(
+        "--scheduler",
+        choices=TUNE_SCHEDULERS,
+        default="pbt",
+        help="default pbt",
+    )
+    tune.add_argument(
+        "--population",
+        type=_positive_int,
+        default=TUNE_DEFAULTS["population"],
+        help=f"PBT trials, also the grid's size "
+        f"(default {TUNE_DEFAULTS['population']})",
+    )
+    tune.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=TUNE_DEFAULTS["asha_samples"],
+        help=f"ASHA trials (default {TUNE_DEFAULTS['asha_samples']})",
+    )
+    tune.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=TUNE_DEFAULTS["epochs"],
+        help=f"epochs of a trial (default {TUNE_DEFAULTS['epochs']})",
+    )
+    tune.add_argument(
+        "--perturbation-interval",
+        type=_positive_int,
+        default=TUNE_DEFAULTS["perturbation_interval"],
+        help="epochs between PBT's perturbations "
+        f"(default {TUNE_DEFAULTS['perturbation_interval']})",
+    )
+    tune.add_argument(
+        "--mutate",
+        choices=TUNE_HYPERPARAMETERS,
+        nargs="+",
+        default=["learning_rate"],
+        help="what PBT explores (default learning_rate; batch_size goes "
+        "through the loader)",
+    )
+    tune.add_argument(
+        "--schedule",
+        choices=("constant", "warmup_cosine"),
+        default="constant",
+        help="the rate PBT scales: constant (default), or one epoch of "
+        "warmup then cosine decay, peaking at the trial's rate",
+    )
+    tune.add_argument("--seed", type=_non_negative_int, default=0)
+    tune.add_argument(
+        "--study",
+        action="store_true",
+        help="PBT, ASHA and the grid of fixed rates over --seeds",
+    )
+    tune.add_argument(
+        "--seeds",
+        type=_non_negative_int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="seeds of --study (default 0 1 2)",
+    )
+    tune.add_argument(
+        "--address",
+        default=None,
+        help="a Ray cluster to run on (ray.init(address=...)), e.g. "
+        "auto or ray://head:10001; default: Ray in this process",
+    )
+    tune.add_argument(
+        "--num-cpus",
+        type=_positive_int,
+        default=None,
+        help="CPUs of the in-process Ray (default: all); one per trial",
+    )
+    tune.add_argument(
+        "--out",
+        type=Path,
+        default=Path("tune_runs"),
+        help="default tune_runs (Ray's own files under OUT/ray)",
+    )
+    tune.add_argument(
+        "--storage",
+        type=Path,
+        default=None,
+        help="where Ray keeps its trial folders and checkpoints (default "
+        "OUT/ray; with --address, a folder every node can reach)",
+    )
+    tune.set_defaults(handler=_tune, dataset=None, data_dir=None)
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -249,12 +361,39 @@ def check_arguments(args: argparse.Namespace) -> None:
         from keras_lr_experiments import datasets
 
         datasets.check_image_folder(args.data_dir)
+    if args.command == "tune":
+        _check_tune_arguments(args)
     if args.command == "find" and not args.end_lr > args.start_lr:
         raise UsageError(
             "Argument `--end-lr` must be > `--start-lr`. Received: "
             f"--start-lr={args.start_lr!r}, --end-lr={args.end_lr!r}"
         )
     _files.check_writable(args.out)
+
+
+def _check_tune_arguments(args) -> None:
+    uses_pbt = args.study or args.scheduler == "pbt"
+    if uses_pbt and args.perturbation_interval >= args.epochs:
+        raise UsageError(
+            "Argument `--perturbation-interval` must be < `--epochs` (with a "
+            "longer interval no trial is ever perturbed). Received: "
+            f"--perturbation-interval={args.perturbation_interval}, "
+            f"--epochs={args.epochs}"
+        )
+    if uses_pbt and args.population < 2:
+        raise UsageError(
+            "Argument `--population` must be >= 2 (PBT copies one trial "
+            f"into another). Received: --population={args.population}"
+        )
+    if args.address is not None and not args.address.strip():
+        raise UsageError(
+            "Argument `--address` must name a Ray cluster (auto, HOST:PORT "
+            f"or ray://HOST:PORT). Received: --address={args.address!r}"
+        )
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError(
+            'keras-lr tune needs Ray Tune: pip install -e ".[tune]"'
+        )
 
 
 def _load_data(args):
@@ -336,6 +475,42 @@ def _find(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    from keras_lr_experiments import tune
+
+    settings = {
+        "epochs": args.epochs,
+        "population": args.population,
+        "perturbation_interval": args.perturbation_interval,
+        "asha_samples": args.samples,
+        "mutations": tuple(dict.fromkeys(args.mutate)),
+        "schedule": args.schedule,
+    }
+    command = "keras-lr " + " ".join(args.argv)
+    if args.study:
+        tune.study(
+            seeds=list(dict.fromkeys(args.seeds)),
+            out=args.out,
+            address=args.address,
+            num_cpus=args.num_cpus,
+            command=command,
+            storage=args.storage,
+            **settings,
+        )
+        print(f"wrote {args.out / 'results.md'}")
+        return 0
+    tune.run_one(
+        args.scheduler,
+        seed=args.seed,
+        out=args.out,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        storage=args.storage,
+        **settings,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code.
 
@@ -347,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         when interrupted.
     """
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         check_arguments(args)
         return args.handler(args)

@@ -83,7 +83,13 @@ def test_parsing_and_checking_import_no_tensorflow(tmp_path, command):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["reproduce", "--help"], ["find", "--help"]]
+    "argv",
+    [
+        ["--help"],
+        ["reproduce", "--help"],
+        ["find", "--help"],
+        ["tune", "--help"],
+    ],
 )
 def test_help_imports_no_tensorflow(tmp_path, argv):
     done = run_python(
@@ -320,3 +326,74 @@ def test_quick_reproduction_of_every_part_with_the_real_range_test(
     )
     assert code == 0
     assert stdout.count("skipped") == 13 and "done before" in stdout
+
+
+def test_tune_parsing_and_checking_import_no_tensorflow_nor_ray(tmp_path):
+    snippet = CHECK_SNIPPET.replace(
+        '("tensorflow", "keras")', '("tensorflow", "keras", "ray")'
+    )
+    done = run_python(
+        "-c", snippet, "tune", "--study", "--seeds", "0", "1",
+        "--out", str(tmp_path / "out"), "--address", "auto",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            ("tune", "--epochs", "6", "--perturbation-interval", "6"),
+            "Argument `--perturbation-interval` must be < `--epochs` (with a "
+            "longer interval no trial is ever perturbed). Received: "
+            "--perturbation-interval=6, --epochs=6",
+        ),
+        (
+            ("tune", "--population", "1"),
+            "Argument `--population` must be >= 2 (PBT copies one trial into "
+            "another). Received: --population=1",
+        ),
+        (
+            ("tune", "--mutate", "lr"),
+            "argument --mutate: invalid choice: 'lr' (choose from "
+            "'learning_rate', 'batch_size')",
+        ),
+        (("tune", "--scheduler", "hyperband"), "--scheduler: invalid choice"),
+        (("tune", "--address", " "), "Argument `--address` must name a Ray"),
+        (("tune", "--epochs", "0"), "must be an integer > 0"),
+    ],
+)
+def test_tune_bad_options_are_one_line_and_exit_2(
+    capsys, tmp_path, argv, expected
+):
+    code, out, err = run_cli(capsys, *argv, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_tune_asha_writes_the_trials(capsys, tmp_path):
+    # Ray in this process, 2 CPUs: 3 trials of 2 epochs; ASHA stops some
+    # after the first.
+    import ray
+
+    out = tmp_path / "runs"
+    try:
+        code, stdout, _ = run_cli(
+            capsys, "tune", "--scheduler", "asha", "--samples", "3",
+            "--epochs", "2", "--perturbation-interval", "1",
+            "--num-cpus", "2", "--out", str(out),
+        )  # fmt: skip
+    finally:
+        ray.shutdown()
+    assert code == 0
+    trials = json.loads((out / "trials_asha_seed0.json").read_text())
+    assert len(trials) == 3
+    assert all(t["error"] is None for t in trials)
+    epochs = sorted(len(t["history"]) for t in trials)
+    assert epochs[-1] == 2 and epochs[0] >= 1
+    assert "asha seed 0: 3 trials, " in stdout

@@ -1,0 +1,441 @@
+"""Reporting to Ray Tune with checkpoints that carry keras_lr's state.
+
+A checkpoint is a `keras_lr.callbacks.BackupAndRestore` backup (weights
+and optimizer variables with the rate controller's factor, every keras_lr
+callback's and loader's state, the epoch) plus `keras_lr_tune.json`: the
+hyperparameters it was made with, the shapes of the model's weights, and
+the epoch, step and rate it was taken at. No second format: a trial's
+start copies the checkpoint into the callback's backup folder and
+`BackupAndRestore` restores it as after a crash.
+
+When Ray's `PopulationBasedTraining` exploits, the trial starts again on
+the donor's checkpoint with an explored config. The rate is then applied
+through the rate controller's multiplier, so that the next step runs at
+the donor's rate times `new / old`: it works over any schedule (Keras
+refuses to assign a rate over a schedule), and the schedule goes on from
+the donor's step.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import weakref
+
+import ray.tune
+
+from keras_lr import _checks
+from keras_lr.callbacks import _stateful
+from keras_lr.callbacks.backup import BackupAndRestore
+from keras_lr.control import rate_controller
+from keras_lr.tune.errors import CheckpointMismatchError
+
+CHECKPOINT_FORMAT = "keras_lr.tune/1"
+META_FILE = "keras_lr_tune.json"
+
+
+def _json_safe(value):
+    """Config values as JSON (NumPy scalars become Python numbers)."""
+    return json.loads(json.dumps(value, default=_plain))
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        return value.item()
+    return repr(value)
+
+
+def model_fingerprint(model) -> dict:
+    """The model's name and the shapes of its weights, in order.
+
+    Variable names differ between two builds of one architecture in one
+    process (`dense` and `dense_1`), and Keras loads weights by position,
+    so the shapes are what must match.
+    """
+    return {
+        "name": model.name,
+        "weights": [[int(d) for d in w.shape] for w in model.weights],
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialCheckpoint:
+    """What a keras_lr Tune checkpoint says about itself.
+
+    Attributes:
+        path: The folder it was read from.
+        hyperparameters: The trial's config when it was written.
+        learning_rate_key: The config key holding the learning rate, or
+            `None`.
+        model: `model_fingerprint` of the model that wrote it.
+        epoch: Epochs completed.
+        iterations: `optimizer.iterations` at the checkpoint.
+        learning_rate: The rate the next step would have used.
+        trial_id: The Ray trial that wrote it.
+    """
+
+    path: str
+    hyperparameters: dict
+    learning_rate_key: str | None
+    model: dict
+    epoch: int
+    iterations: int
+    learning_rate: float
+    trial_id: str | None
+
+
+def read_checkpoint(path) -> TrialCheckpoint:
+    """Reads the description of a keras_lr Tune checkpoint folder.
+
+    Args:
+        path: A string, the checkpoint's folder.
+
+    Returns:
+        Its `TrialCheckpoint`.
+
+    Raises:
+        CheckpointMismatchError: if the folder is not one.
+    """
+    path = os.fspath(path)
+    meta_path = os.path.join(path, META_FILE)
+    try:
+        with open(meta_path) as file:
+            meta = json.load(file)
+    except (OSError, ValueError) as error:
+        raise CheckpointMismatchError(
+            f"Checkpoint {path} is not a keras_lr.tune checkpoint: expected "
+            f"{META_FILE} written by keras_lr.tune.ReportAndCheckpoint. "
+            f"Received: {error}"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        received = meta.get("format") if isinstance(meta, dict) else meta
+        raise CheckpointMismatchError(
+            f"Checkpoint {path} has format {received!r}; expected "
+            f"{CHECKPOINT_FORMAT!r}."
+        )
+    return TrialCheckpoint(
+        path=path,
+        hyperparameters=meta["hyperparameters"],
+        learning_rate_key=meta["learning_rate_key"],
+        model=meta["model"],
+        epoch=int(meta["epoch"]),
+        iterations=int(meta["iterations"]),
+        learning_rate=float(meta["learning_rate"]),
+        trial_id=meta.get("trial_id"),
+    )
+
+
+def restore_trial(backup_dir) -> TrialCheckpoint | None:
+    """Puts the trial's Ray Tune checkpoint, if any, into `backup_dir`.
+
+    `ReportAndCheckpoint` calls it in `set_model` (unless given
+    `restore=False`, for a Tune function that calls it itself before
+    `fit`). After a failure Ray hands a trial its own last checkpoint;
+    after a PBT exploit, the donor's.
+
+    Args:
+        backup_dir: A string, the folder `BackupAndRestore` restores from.
+            Its previous content is replaced.
+
+    Returns:
+        The checkpoint's `TrialCheckpoint` (its `path` is `backup_dir`),
+        or `None` when the trial starts fresh.
+
+    Raises:
+        CheckpointMismatchError: if the checkpoint was not written by
+            `ReportAndCheckpoint`.
+    """
+    checkpoint = ray.tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    backup_dir = os.fspath(backup_dir)
+    with checkpoint.as_directory() as source:
+        read_checkpoint(source)
+        if os.path.isdir(backup_dir):
+            shutil.rmtree(backup_dir)
+        shutil.copytree(source, backup_dir)
+    return read_checkpoint(backup_dir)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+class ReportAndCheckpoint(BackupAndRestore):
+    """Reports each epoch to Ray Tune with a checkpoint of the whole state.
+
+    A `keras_lr.callbacks.BackupAndRestore` whose every epoch-end backup
+    is also handed to `ray.tune.report` as the checkpoint, with the
+    epoch's logs as metrics. At the start of `fit` it restores the trial
+    from `ray.tune.get_checkpoint()`: the weights, the optimizer
+    (`iterations`, slots, the rate controller's factor), every keras_lr
+    callback's state (schedule position, plateau counters, batch size,
+    loader position) and the epoch. When the checkpoint was made with
+    another learning rate (a PBT exploit), the next step runs at the
+    checkpoint's rate times `new / old`, set through the rate
+    controller's multiplier, over any schedule. Put it last in the
+    `callbacks` list, as `BackupAndRestore`.
+
+    Besides the logs, each report holds `epoch` (epochs completed),
+    `iterations`, `learning_rate` (the rate of the next step),
+    `lr_multiplier`, and what this `fit` started from:
+    `start_iterations`, `start_learning_rate`, `start_state` (JSON: the
+    keras_lr callbacks' states and their loaders' own) and
+    `restored_from_trial` / `restored_from_epoch` (`""` / -1 on a fresh
+    start).
+
+    Args:
+        hyperparameters: A dict, the trial's config.
+        learning_rate_key: A string, the key of `hyperparameters` holding
+            the rate the trial explores (default `"learning_rate"`), or
+            `None` when the rate is not explored.
+        backup_dir: A string, the local folder of the backup (default: a
+            new temporary folder). Removed when `fit` ends.
+        restore: A bool. Restore from `ray.tune.get_checkpoint()` in
+            `set_model` (default `True`); `False` when the Tune function
+            calls `restore_trial(backup_dir)` itself. (Ray's
+            `get_checkpoint()` is the trial's latest checkpoint, so a
+            second `fit` in one trial with `restore=True` resumes the
+            first.)
+        checkpoint_frequency: A Python int > 0. Checkpoint every this
+            many epochs and at the last one (default 1: every epoch);
+            metrics are reported every epoch. Above 1 the cost is spread
+            over more epochs, but a trial restarted after a failure
+            trains (and reports) again the epochs since its last
+            checkpoint; PBT exploits at its last checkpoint, so make
+            `perturbation_interval` a multiple of it.
+
+    Raises:
+        ValueError: if `learning_rate_key` is not in `hyperparameters` or
+            its value is not a finite number > 0.
+        CheckpointMismatchError: at the start of `fit`, for a checkpoint
+            from a model with other weight shapes, or one made without the
+            learning rate under `learning_rate_key`.
+
+    Example:
+
+    ```python
+    def train(config):
+        model = make_model()
+        schedule = keras_lr.schedules.CosineDecay(
+            0.0, 900, warmup_target=config["learning_rate"], warmup_steps=100)
+        model.compile(keras.optimizers.Adam(schedule), loss=...)
+        model.fit(
+            x, y, epochs=20,
+            callbacks=[
+                keras_lr.callbacks.ReduceLROnPlateau(patience=3),
+                keras_lr.tune.ReportAndCheckpoint(config),
+            ],
+        )
+
+    pbt = ray.tune.schedulers.PopulationBasedTraining(
+        time_attr="epoch", metric="val_accuracy", mode="max",
+        perturbation_interval=4,
+        hyperparam_mutations={"learning_rate": ray.tune.loguniform(1e-4, 0.1)},
+    )
+    ray.tune.Tuner(
+        train,
+        tune_config=ray.tune.TuneConfig(scheduler=pbt, num_samples=4),
+    ).fit()
+    ```
+    """
+
+    def __init__(
+        self,
+        hyperparameters,
+        learning_rate_key="learning_rate",
+        backup_dir=None,
+        restore=True,
+        checkpoint_frequency=1,
+    ):
+        if not isinstance(hyperparameters, dict):
+            raise TypeError(
+                "Argument `hyperparameters` must be a dict (the trial's "
+                "config). Received: hyperparameters of type "
+                f"{type(hyperparameters).__name__}"
+            )
+        if learning_rate_key is not None:
+            if learning_rate_key not in hyperparameters:
+                raise ValueError(
+                    "Argument `learning_rate_key` must be a key of "
+                    f"`hyperparameters` ({sorted(hyperparameters)}). "
+                    f"Received: learning_rate_key={learning_rate_key!r}"
+                )
+            _checks.check_positive(
+                f"hyperparameters[{learning_rate_key!r}]",
+                hyperparameters[learning_rate_key],
+            )
+        _checks.check_bool("restore", restore)
+        _checks.check_positive_int("checkpoint_frequency", checkpoint_frequency)
+        owns_folder = backup_dir is None
+        if owns_folder:
+            parent = tempfile.mkdtemp(prefix="keras_lr_tune-")
+            backup_dir = os.path.join(parent, "backup")
+            # Ray stops a paused or early-stopped trial's function without
+            # `on_train_end`: the folder goes with this object, or at exit.
+            weakref.finalize(self, shutil.rmtree, parent, ignore_errors=True)
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=True)
+        self.hyperparameters = dict(hyperparameters)
+        self.learning_rate_key = learning_rate_key
+        self.restore = restore
+        self.checkpoint_frequency = checkpoint_frequency
+        self.restored: TrialCheckpoint | None = None
+        self._restore_done = not restore
+        self._owns_parent = owns_folder
+        self._start = {}
+
+    # Restoring -----------------------------------------------------------
+
+    def set_model(self, model):
+        if getattr(model, "optimizer", None) is not None:
+            # The factor's variable must exist before the optimizer's
+            # variables are read back from the backup.
+            rate_controller(model)
+        if not self._restore_done:
+            self._restore_done = True
+            self.restored = restore_trial(self.backup_dir)
+        elif self.restored is None and os.path.exists(
+            os.path.join(self.backup_dir, META_FILE)
+        ):
+            # `restore_trial(backup_dir)` was called by the Tune function.
+            self.restored = read_checkpoint(self.backup_dir)
+        if self.restored is not None and model.built:
+            self._check_model(model)
+        super().set_model(model)
+
+    def _check_model(self, model) -> None:
+        mine = model_fingerprint(model)
+        theirs = self.restored.model
+        if mine["weights"] == theirs["weights"]:
+            return
+        raise CheckpointMismatchError(
+            f"Checkpoint {self.restored.path} (trial "
+            f"{self.restored.trial_id}, epoch {self.restored.epoch}) was "
+            f"written by model {theirs['name']!r} with weight shapes "
+            f"{theirs['weights']}; expected this trial's model "
+            f"{mine['name']!r} with weight shapes {mine['weights']}. A "
+            "checkpoint from another model cannot continue this trial."
+        )
+
+    def on_train_begin(self, logs=None):
+        if self.restored is not None:
+            self._check_model(self.model)
+        super().on_train_begin(logs)
+        controller = rate_controller(self.model)
+        restored = self.restored
+        if restored is not None and self.learning_rate_key is not None:
+            self._apply_rate(controller, restored, self.learning_rate_key)
+        self._start = {
+            "start_iterations": self._optimizer_step(),
+            "start_learning_rate": controller.current(),
+            "start_state": json.dumps(self._state_now(), sort_keys=True),
+            "restored_from_trial": (
+                "" if restored is None else str(restored.trial_id)
+            ),
+            "restored_from_epoch": -1 if restored is None else restored.epoch,
+        }
+
+    def _state_now(self) -> dict:
+        """The keras_lr callbacks' states, and each loader's own.
+
+        A batch-size callback derives its loader's state from the steps
+        trained in the current epoch, which only `on_epoch_begin` sets;
+        the loader's own `get_state()` is what it will serve next.
+        """
+        callbacks = _stateful.collect(self.model)
+        loaders = {}
+        for key, callback in _stateful.registered_items(self.model):
+            loader = getattr(callback, "loader", None)
+            if loader is not None and hasattr(loader, "get_state"):
+                loaders[key] = loader.get_state()
+        return {"callbacks": callbacks, "loaders": loaders}
+
+    def _apply_rate(self, controller, restored, key) -> None:
+        """Sets the next step's rate to the checkpoint's times new / old.
+
+        From the rate itself, not from its parts: the Tune function may
+        build its optimizer from the new config (a schedule peaking at
+        the new rate) or from a fixed base, and a float rate comes back
+        from the weights as the donor's. Either way the next step runs at
+        the donor's rate times the explored change, and the multiplier
+        keeps that ratio over the rest of the schedule.
+        """
+        old = restored.hyperparameters.get(key)
+        if restored.learning_rate_key != key or not _checks.is_real(old):
+            raise CheckpointMismatchError(
+                f"Checkpoint {restored.path} holds no learning rate under "
+                f"{key!r}: it was made with learning_rate_key="
+                f"{restored.learning_rate_key!r} and hyperparameters "
+                f"{restored.hyperparameters}."
+            )
+        target = restored.learning_rate * (
+            float(self.hyperparameters[key]) / float(old)
+        )
+        now = controller.current()
+        if now > 0 and now != target:
+            controller.multiply(target / now)
+
+    # Reporting -----------------------------------------------------------
+
+    def _optimizer_step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def _metrics(self, epoch: int, logs) -> dict:
+        metrics = {}
+        for name, value in (logs or {}).items():
+            if _checks.is_real(value) or hasattr(value, "numpy"):
+                metrics[name] = float(value)
+        controller = rate_controller(self.model)
+        metrics.update(
+            epoch=epoch + 1,
+            iterations=self._optimizer_step(),
+            learning_rate=controller.current(),
+            lr_multiplier=controller.multiplier,
+            **self._start,
+        )
+        return metrics
+
+    def _meta(self, metrics: dict) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "hyperparameters": _json_safe(self.hyperparameters),
+            "learning_rate_key": self.learning_rate_key,
+            "model": model_fingerprint(self.model),
+            "epoch": metrics["epoch"],
+            "iterations": metrics["iterations"],
+            "learning_rate": metrics["learning_rate"],
+            "trial_id": ray.tune.get_context().get_trial_id(),
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if (epoch + 1) % self.checkpoint_frequency and not last:
+            ray.tune.report(self._metrics(epoch, logs))
+            return
+        # The backup first, so that the checkpoint is this epoch's.
+        super().on_epoch_end(epoch, logs)
+        metrics = self._metrics(epoch, logs)
+        parent = os.path.dirname(os.path.abspath(self.backup_dir))
+        with tempfile.TemporaryDirectory(
+            prefix="checkpoint-", dir=parent
+        ) as folder:
+            for name in os.listdir(self.backup_dir):
+                path = os.path.join(self.backup_dir, name)
+                # Not Ray's own files, nor a write in progress.
+                if os.path.isfile(path) and not name.startswith(("tmp-", ".")):
+                    _link_or_copy(path, os.path.join(folder, name))
+            with open(os.path.join(folder, META_FILE), "w") as file:
+                json.dump(self._meta(metrics), file)
+            # Ray copies the folder to the run's storage before returning.
+            ray.tune.report(
+                metrics, checkpoint=ray.tune.Checkpoint.from_directory(folder)
+            )
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self._owns_parent:
+            shutil.rmtree(os.path.dirname(self.backup_dir), ignore_errors=True)
