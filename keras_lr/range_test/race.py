@@ -793,9 +793,26 @@ class _Race(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._load(self.queue[len(self.rows)])
 
-    def on_train_batch_end(self, batch, logs=None):
-        if batch + 1 < self.boundaries[self.position]:
-            return
+    # The hooks are the start of a batch and the end of the epoch, not the
+    # end of a batch: a callback with a batch-end hook makes Keras read
+    # the logs back from the device after every step, and the race would
+    # pay that at every step instead of at each share's end.
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.position < len(self.boundaries) and (
+            batch >= self.boundaries[self.position]
+        ):
+            self._end_share()
+            if self.rung < len(self.plan) and not self.stopped_short:
+                self._load(self.queue[len(self.rows)])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.stopped_short and self.position < len(self.boundaries):
+            self._end_share()
+
+    def _end_share(self) -> None:
+        """The candidate in place has trained its share: keep its state,
+        score it, and rank the rung if it was the last."""
         self.position += 1
         rate = self.queue[len(self.rows)]
         self.states[rate] = self.snapshot.take()
@@ -816,8 +833,6 @@ class _Race(keras.callbacks.Callback):
         )
         if len(self.rows) == len(self.queue):
             self._end_rung()
-        if self.rung < len(self.plan):
-            self._load(self.queue[len(self.rows)])
 
     def _end_rung(self) -> None:
         rows, rung = self.rows, self.rung
@@ -853,6 +868,8 @@ class _Race(keras.callbacks.Callback):
             if rate not in self.queue:
                 del self.states[rate]
         if len(self.queue) < planned:
-            # The rest of this fit's data assumed more candidates.
+            # The rest of this fit's data assumed more candidates: stop
+            # (the batch that has begun runs on the last candidate's
+            # state, which is already kept) and start a new fit.
             self.stopped_short = True
             self._model_ref.stop_training = True
