@@ -614,6 +614,7 @@ class _Race(keras.callbacks.Callback):
         self.seed = seed
         self.steps_trained = {}
         self.verbose = 0
+        self._array_chunks = None
 
     # Set-up and restore -----------------------------------------------------
 
@@ -655,18 +656,25 @@ class _Race(keras.callbacks.Callback):
     # Scoring ----------------------------------------------------------------
 
     def _chunks(self):
+        """The held-out data in chunks: a dataset's batches, or array
+        chunks of at most 1024 samples, cut once for every score."""
         held = self.held_out
         if "y" not in held:
-            for batch in held["x"]:
-                yield keras.utils.unpack_x_y_sample_weight(batch)
-            return
-        n = _num_samples(held["x"], held["y"], held["sample_weight"])
-        size = max(self.batch_size, 1024)
-        for first in range(0, n, size):
-            part = np.arange(first, min(first + size, n))
-            yield tuple(
-                _take(held[k], part) for k in ("x", "y", "sample_weight")
+            return (
+                keras.utils.unpack_x_y_sample_weight(batch)
+                for batch in held["x"]
             )
+        if self._array_chunks is None:
+            n = _num_samples(held["x"], held["y"], held["sample_weight"])
+            size = max(self.batch_size, 1024)
+            self._array_chunks = [
+                tuple(
+                    _take(held[k], np.arange(first, min(first + size, n)))
+                    for k in ("x", "y", "sample_weight")
+                )
+                for first in range(0, n, size)
+            ]
+        return self._array_chunks
 
     def score(self) -> float:
         """The held-out `monitor`: one `test_on_batch` per chunk of at most
