@@ -30,6 +30,7 @@ from keras_lr import _checks
 from keras_lr.callbacks._rules import resolve_mode
 from keras_lr.callbacks._rules import say
 from keras_lr.control import rate_controller
+from keras_lr.control import training_variables
 from keras_lr.range_test.callback import check_compiled
 from keras_lr.range_test.find import _is_array_data
 from keras_lr.range_test.find import _num_samples
@@ -625,11 +626,7 @@ class _Race(keras.callbacks.Callback):
             optimizer.build(model.trainable_variables)
         self.controller = rate_controller(model)
         self.start_step = self.controller.step()
-        self.snapshot = _Snapshot(
-            list(model.variables)
-            + list(optimizer.variables)
-            + self.controller.state_variables
-        )
+        self.snapshot = _Snapshot(training_variables(model))
         self.initial = self.snapshot.take()
         self.saved_stop_training = getattr(model, "stop_training", False)
         self.saved_history = getattr(model, "history", None)

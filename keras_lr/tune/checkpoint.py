@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 
 import ray.tune
@@ -180,6 +181,14 @@ class ReportAndCheckpoint(BackupAndRestore):
     controller's multiplier, over any schedule. Put it last in the
     `callbacks` list, as `BackupAndRestore`.
 
+    Reports reach Ray from a background thread, one at a time and in
+    order, while the next epoch trains: Ray's `report` copies the
+    checkpoint to the run's storage and then waits for the Tune loop,
+    which a trial need not idle for. The next epoch's end, and the end of
+    `fit`, wait for the report in flight and raise what it raised (when
+    Tune stops or pauses the trial, Ray's `SystemExit`), so a trial that
+    Tune stops trains at most one epoch more, whose report is dropped.
+
     Besides the logs, each report holds `epoch` (epochs completed),
     `iterations`, `learning_rate` (the rate of the next step),
     `lr_multiplier`, and what this `fit` started from:
@@ -287,6 +296,8 @@ class ReportAndCheckpoint(BackupAndRestore):
         self._restore_done = not restore
         self._owns_parent = owns_folder
         self._start = {}
+        self._reporter = None
+        self._report_error = None
 
     # Restoring -----------------------------------------------------------
 
@@ -412,17 +423,19 @@ class ReportAndCheckpoint(BackupAndRestore):
         }
 
     def on_epoch_end(self, epoch, logs=None):
+        # The previous epoch's report first: its errors surface here, and
+        # reports reach Ray one at a time, in order.
+        self._finish_report()
         last = epoch + 1 == (self.params or {}).get("epochs")
         if (epoch + 1) % self.checkpoint_frequency and not last:
-            ray.tune.report(self._metrics(epoch, logs))
+            self._send(self._metrics(epoch, logs), None)
             return
         # The backup first, so that the checkpoint is this epoch's.
         super().on_epoch_end(epoch, logs)
         metrics = self._metrics(epoch, logs)
         parent = os.path.dirname(os.path.abspath(self.backup_dir))
-        with tempfile.TemporaryDirectory(
-            prefix="checkpoint-", dir=parent
-        ) as folder:
+        folder = tempfile.mkdtemp(prefix="checkpoint-", dir=parent)
+        try:
             for name in os.listdir(self.backup_dir):
                 path = os.path.join(self.backup_dir, name)
                 # Not Ray's own files, nor a write in progress.
@@ -430,12 +443,57 @@ class ReportAndCheckpoint(BackupAndRestore):
                     _link_or_copy(path, os.path.join(folder, name))
             with open(os.path.join(folder, META_FILE), "w") as file:
                 json.dump(self._meta(metrics), file)
-            # Ray copies the folder to the run's storage before returning.
-            ray.tune.report(
-                metrics, checkpoint=ray.tune.Checkpoint.from_directory(folder)
-            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._send(metrics, folder)
+
+    def _send(self, metrics: dict, folder: str | None) -> None:
+        """Hands one report to Ray from a thread, so that training goes on
+        meanwhile.
+
+        A Tune function's `report` copies the checkpoint to the run's
+        storage and then waits until the Tune loop asks for the next
+        result: milliseconds per epoch that the trial need not idle for.
+        The checkpoint folder holds links to this epoch's backup files,
+        so the next backup cannot change it; it is removed once Ray has
+        copied it.
+        """
+
+        def report():
+            try:
+                checkpoint = (
+                    None
+                    if folder is None
+                    else ray.tune.Checkpoint.from_directory(folder)
+                )
+                ray.tune.report(metrics, checkpoint=checkpoint)
+            except BaseException as error:  # noqa: BLE001 - re-raised in fit
+                # `SystemExit` included: Ray's way of stopping the trial.
+                self._report_error = error
+            finally:
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+        self._reporter = threading.Thread(
+            target=report, name="keras_lr.tune report", daemon=True
+        )
+        self._reporter.start()
+
+    def _finish_report(self) -> None:
+        """Waits for the report in flight; raises what it raised (Ray
+        stops a trial with `SystemExit` from `report`)."""
+        reporter, self._reporter = self._reporter, None
+        if reporter is None:
+            return
+        reporter.join()
+        error, self._report_error = self._report_error, None
+        if error is not None:
+            raise error
 
     def on_train_end(self, logs=None):
+        # The last epoch's report reaches Ray before `fit` returns.
+        self._finish_report()
         super().on_train_end(logs)
         if self._owns_parent:
             shutil.rmtree(os.path.dirname(self.backup_dir), ignore_errors=True)

@@ -134,10 +134,33 @@ def test_corrupt_weights_are_detected(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(str(tmp_path / "b"), crash=CrashAt(2))
     state = json.loads((tmp_path / "b" / "state.json").read_text())
-    weights = tmp_path / "b" / state["weights_file"]
+    weights = tmp_path / "b" / state["variables_file"]
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ValueError, match="does not match its recorded SHA-256"):
         run(str(tmp_path / "b"))
+
+
+def test_backup_of_another_model_is_an_error(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(2))
+    x, y = data()
+    wider = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    wider.compile(keras.optimizers.Adam(0.1), "mse")
+    with pytest.raises(
+        ValueError,
+        match=r"ckpt-\d+\.npz, which does not fit this model: variable 0 "
+        r"\(.*kernel\) is float32 \[4, 2\]; the file holds float32 \[4, 1\]",
+    ):
+        wider.fit(
+            x,
+            np.repeat(y, 2, axis=1),
+            epochs=4,
+            verbose=0,
+            callbacks=[
+                HalveEveryOtherEpoch(),
+                BackupAndRestore(str(tmp_path / "b")),
+            ],
+        )
 
 
 def test_restart_mode_warns_and_starts_fresh(tmp_path):
@@ -168,12 +191,11 @@ def test_kill_during_a_save_leaves_the_previous_backup(tmp_path, monkeypatch):
         run(str(tmp_path / "b"), crash=CrashAt(2))
     before = (tmp_path / "b" / "state.json").read_text()
 
-    def dying_save(self, filepath, overwrite=True):
-        with open(filepath, "wb") as file:
-            file.write(b"partial")
+    def dying_save(file, *args, **arrays):
+        file.write(b"partial")
         raise KeyboardInterrupt("killed while saving")
 
-    monkeypatch.setattr(keras.Model, "save_weights", dying_save)
+    monkeypatch.setattr(np, "savez", dying_save)
     with pytest.raises(KeyboardInterrupt, match="killed while saving"):
         run(str(tmp_path / "b"))
     monkeypatch.undo()
