@@ -855,7 +855,7 @@ def run_one(
     values = dict(STUDY, **settings)
     start_ray(address, num_cpus)
     search = run_search(
-        scheduler, seed=seed, storage_path=out / "ray", **values
+        scheduler, seed=seed, storage_path=storage or out / "ray", **values
     )
     save_trials(out / f"trials_{scheduler}_seed{seed}.json", search["trials"])
     written = [out / f"trials_{scheduler}_seed{seed}.json"]

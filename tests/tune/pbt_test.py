@@ -182,3 +182,36 @@ def test_sigkilled_trial_resumes_from_its_last_checkpoint(ray_local, tmp_path):
         ], key
     final = _checkpoints(killed)[4]["state"]["callbacks"]
     assert final == _checkpoints(twin)[4]["state"]["callbacks"]
+
+
+def test_cli_run_keeps_rays_files_in_storage(ray_local, tmp_path):
+    from keras_lr_experiments import cli
+
+    out, storage = tmp_path / "out", tmp_path / "storage"
+    code = cli.main(
+        [
+            "tune",
+            "--population",
+            "2",
+            "--epochs",
+            "2",
+            "--perturbation-interval",
+            "1",
+            "--out",
+            str(out),
+            "--storage",
+            str(storage),
+        ]
+    )
+    assert code == 0
+    assert sorted(os.listdir(out)) == [
+        "population_lr_seed0.png",
+        "trials_pbt_seed0.json",
+    ]
+    assert os.listdir(storage) == ["pbt_seed0"]
+    with open(out / "trials_pbt_seed0.json") as file:
+        trials = json.load(file)
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial["error"] is None
+        assert [r["epoch"] for r in trial["history"]] == [1, 2]
