@@ -232,8 +232,14 @@ class BatchSizeCallback(StatefulCallback):
         rate's factor is not part of it: the optimizer carries it.
         """
         trained = None
-        if self.model is not None and self.model.optimizer is not None:
+        if (
+            self._resume_at is None
+            and self.model is not None
+            and self.model.optimizer is not None
+        ):
             trained = max(self._updates() - self.epoch_start_updates, 0)
+        # Between `set_state` and the next epoch's start, the loader holds
+        # the restored state as it is.
         loader_state = self.loader.get_state(trained_batches=trained)
         return {
             "target_batch_size": self.target_batch_size,

@@ -297,6 +297,22 @@ class RateController:
             self.learning_rate.assign(np.float32(target))
         return self.current()
 
+    def scale(self, factor: float) -> None:
+        """Multiplies the rate from the next step on by `factor`, reading
+        nothing back: `multiply` without a floor or the new rate, for a
+        caller that sets many rates (the race, once per candidate).
+
+        With a schedule or a curve, the multiplier becomes
+        `multiplier * factor`; a float rate becomes
+        `float32(float64(lr) * factor)`, as in `multiply`.
+        """
+        factor = float(factor)
+        if self.has_schedule or self.curve_active:
+            self._state.multiplier.assign(self.multiplier * factor)
+        else:
+            old = float(_host(self.learning_rate))
+            self.learning_rate.assign(np.float32(old * factor))
+
     def set_curve(self, values, first_step: int) -> None:
         """Drives the rate by `values[step - first_step]` (clipped at both
         ends) from now on; the multiplier still applies."""

@@ -793,7 +793,7 @@ class _Race(keras.callbacks.Callback):
             self.snapshot.put(self.states[rate])
         else:
             self.snapshot.put(self.initial)
-            self.controller.multiply(rate / self.reference)
+            self.controller.scale(rate / self.reference)
 
     def on_train_begin(self, logs=None):
         self._load(self.queue[len(self.rows)])

@@ -382,6 +382,47 @@ def test_plateau_state_is_json_and_resumes_the_counters():
     assert history.history["batch_size"] == [4, 8]
 
 
+@pytest.mark.parametrize("stop_at", [(1, None), (1, 5)])
+def test_restored_state_reads_back_unchanged_until_the_epoch_opens(stop_at):
+    """Between `set_state` and the next epoch (a resumed `fit`'s
+    `on_train_begin`, where `keras_lr.tune` reports what a trial starts
+    from), `get_state` is the restored state, not one computed from the
+    new model's step count."""
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if stop_at == (self.epoch, batch + 1):
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            if stop_at == (epoch, None):
+                self.model.stop_training = True
+
+    loader = make_loader()
+    grow = keras_lr.callbacks.BatchSizeScheduler(
+        loader, lambda epoch: 8 if epoch >= 1 else 4, max_batch_size=None
+    )
+    model = recording_model()
+    fit(model, loader, [grow, Stop()], epochs=3)
+    state = json.loads(json.dumps(grow.get_state()))
+    expected_position = 0 if stop_at[1] is None else stop_at[1]
+    assert state["position"] == expected_position
+    again = keras_lr.callbacks.BatchSizeScheduler(
+        make_loader(),
+        lambda epoch: 8 if epoch >= 1 else 4,
+        max_batch_size=None,
+    )
+    again.set_state(state)
+    again.set_model(model)
+    assert again.get_state() == state
+    fresh = recording_model()  # Step 0: the state must not move.
+    again.set_model(fresh)
+    assert again.get_state() == state
+
+
 def test_plateau_hybrid_decay_stops_at_min_lr():
     loader = make_loader()
     model = recording_model(learning_rate=LR)

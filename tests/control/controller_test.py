@@ -136,6 +136,31 @@ def test_schedule_rate_gets_a_float64_factor_rounded_once():
         model.optimizer.learning_rate = 0.1
 
 
+@pytest.mark.parametrize("kind", ["float", "schedule", "curve"])
+def test_scale_sets_the_rate_multiply_would(kind):
+    def controller_of():
+        rate = 0.3
+        if kind == "schedule":
+            rate = keras.optimizers.schedules.CosineDecay(0.2, 100)
+        model = helpers.bias_model(keras.optimizers.SGD(rate))
+        controller = rate_controller(model)
+        if kind == "curve":
+            controller.set_curve(np.linspace(0.5, 0.1, 10), first_step=0)
+        return controller
+
+    scaled, multiplied = controller_of(), controller_of()
+    for factor in (0.7, 3.0, 0.125):
+        scaled.scale(factor)
+        multiplied.multiply(factor)
+        # Equal rates (the float64 factor may differ in its last bits).
+        assert scaled.current() == multiplied.current()
+        assert scaled.multiplier == pytest.approx(
+            multiplied.multiplier, rel=1e-15
+        )
+    expected = {"float": 1.0, "schedule": 0.2625, "curve": 0.2625}[kind]
+    assert scaled.multiplier == pytest.approx(expected, rel=1e-15)
+
+
 def test_curve_lookup_clips_and_the_factor_applies():
     model = helpers.bias_model(keras.optimizers.SGD(0.1))
     controller = rate_controller(model)
