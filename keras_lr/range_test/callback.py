@@ -11,6 +11,7 @@ from keras import ops
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
 from keras_lr.control import rate_controller
+from keras_lr.control import training_variables
 from keras_lr.range_test.result import RangeTestResult
 from keras_lr.range_test.suggestions import LossSmoother
 from keras_lr.range_test.sweep import SweepConfig
@@ -327,8 +328,9 @@ class LRRangeTest(keras.callbacks.Callback):
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
         self._saved_variables = [
-            (v, np.array(v.numpy(), copy=True)) for v in model.variables
-        ] + [(v, np.array(v.numpy(), copy=True)) for v in optimizer.variables]
+            (v, np.array(v.numpy(), copy=True))
+            for v in training_variables(model)
+        ]
 
     def _install(self):
         model = self.model
