@@ -17,8 +17,8 @@ from tests.distribute import harness
 
 WORKER = os.path.join(os.path.dirname(__file__), "worker.py")
 MAIN = (
-    "schedule,cyclic,one_cycle,plateau,divergence,batch_growth,shards,"
-    "range_test,race,bad_batch,backup"
+    "schedule,cyclic,one_cycle,plateau,divergence,batch_growth,"
+    "plateau_growth,shards,range_test,race,bad_batch,backup"
 )
 STEPS_PER_EPOCH = 4  # 64 samples in global batches of 16
 
@@ -146,6 +146,20 @@ def test_batch_growth_is_the_same_everywhere(runs):
     sizes = [steps[str(i)]["batch_size"] for i in range(len(steps))]
     assert sizes == [8] * 12 + [16] * 18
     assert rates(w0["batch_growth"])[-1] == pytest.approx(0.025, rel=1e-7)
+
+
+def test_batch_growth_on_plateau_is_decided_the_same_everywhere(runs):
+    """IncreaseBatchSizeOnPlateau reads the loss reduced over the workers:
+    both grow the global batch after epoch 2 and halve the rate at the cap
+    after epoch 3, at the same steps as one process."""
+    w0, w1, reference, _ = runs
+    check_same_run(w0, w1, reference, "plateau_growth")
+    steps = w0["plateau_growth"]["steps"]
+    sizes = [steps[str(i)]["batch_size"] for i in range(len(steps))]
+    assert sizes == [8] * 24 + [16] * 12
+    lrs = rates(w0["plateau_growth"])
+    assert lrs[:30] == pytest.approx([0.05] * 30, rel=1e-7)
+    assert lrs[30:] == pytest.approx([0.025] * 6, rel=1e-7)
 
 
 def test_every_sample_once_per_epoch_across_workers(runs):

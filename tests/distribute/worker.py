@@ -242,6 +242,22 @@ def scenario_batch_growth(s, work_dir):
         return fit(m, loader, [grow])
 
 
+def scenario_plateau_growth(s, work_dir):
+    """Every epoch after the first is bad (`min_delta` larger than any
+    change, patience 1) by the loss reduced over the workers: the global
+    batch doubles 8 -> 16 after epoch 2; after epoch 3 the target 32 is
+    past the cap of 16, so the rate halves instead."""
+    x, y = data(96)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
+    with s.scope():
+        m = model(keras.optimizers.SGD(0.05))
+        grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
+            loader, monitor="loss", mode="min", factor=2.0, patience=1,
+            min_delta=100.0, max_batch_size=16,
+        )
+        return fit(m, loader, [grow])
+
+
 def scenario_shards(s, work_dir):
     """The ids each worker serves, epoch by epoch, as the global batch
     grows (read from the distributed dataset itself)."""
