@@ -333,6 +333,11 @@ class ReportAndCheckpoint(BackupAndRestore):
         )
 
     def on_train_begin(self, logs=None):
+        # A report left in flight by a `fit` that ended in an exception
+        # belongs to that `fit`: wait for it, and drop what it raised.
+        if self._reporter is not None:
+            self._reporter.join()
+        self._reporter, self._report_error = None, None
         if self.restored is not None:
             self._check_model(self.model)
         super().on_train_begin(logs)

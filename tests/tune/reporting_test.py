@@ -168,3 +168,36 @@ def test_an_error_in_the_report_is_raised_in_fit(reports):
     )
     with pytest.raises(OSError, match="storage is full"):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+
+
+def test_a_second_fit_after_an_exception_starts_clean(reports):
+    x, y = _data()
+    model = _model()
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt("stopped by the user")
+
+    def fail_first(entry):
+        if len(reports) == 1:
+            raise OSError("storage is full")
+
+    reports.hook = fail_first
+    callback = keras_lr.tune.ReportAndCheckpoint(
+        {"learning_rate": 0.1}, restore=False
+    )
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=3,
+            verbose=0,
+            callbacks=[Interrupt(), callback],
+        )
+    # The first fit's failed report is not raised in the second fit, which
+    # resumes from the backup of epoch 1 (as after any crash).
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[callback])
+    assert [r["metrics"]["epoch"] for r in reports] == [1, 2]
+    assert reports[1]["meta"]["iterations"] == 8
