@@ -194,8 +194,7 @@ def run(name, grid_losses=None, race_kwargs=None):
             x_train,
             y_train,
             batch_size=batch_size,
-            seed=0,
-            **(race_kwargs or {}),
+            **{"seed": 0, **(race_kwargs or {})},
         )
     curve = race.range_test
     picks = {"race": race.learning_rate}
@@ -318,6 +317,13 @@ def main():
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--candidates", type=int, default=None)
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="`choose_learning_rate`'s seed (default 0): the range test's "
+        "batches, the held-out split and the race's batches",
+    )
+    parser.add_argument(
         "--finalist-epochs",
         type=float,
         default=None,
@@ -351,6 +357,8 @@ def main():
         race_kwargs = {}
         if args.candidates:
             race_kwargs["candidates"] = args.candidates
+        if args.seed is not None:
+            race_kwargs["seed"] = args.seed
         if args.finalist_epochs:
             n_train = len(setting(name)[0][0])
             held = round(0.2 * n_train)

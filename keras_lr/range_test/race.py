@@ -21,6 +21,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -204,6 +205,24 @@ class RaceResult:
     def rungs(self) -> int:
         return 1 + max(e["rung"] for e in self.entries)
 
+    @property
+    def at_edge(self) -> str | None:
+        """`"top"` or `"bottom"` when the winner is the highest or lowest
+        of three or more candidates, else `None`. The best rate may then
+        lie outside the bracket the range test gave."""
+        ranked = sorted(self.candidates)
+        if len(ranked) < 3:
+            return None
+        index = min(
+            range(len(ranked)),
+            key=lambda i: abs(math.log(ranked[i] / self.learning_rate)),
+        )
+        if index == len(ranked) - 1:
+            return "top"
+        if index == 0:
+            return "bottom"
+        return None
+
     def summary(self) -> str:
         """A one-line account of the race and its cost."""
         steps = ", ".join(
@@ -219,6 +238,11 @@ class RaceResult:
             f" range-test + {self.cost['race_steps']} race steps, "
             f"{self.cost['range_test_seconds'] + self.cost['race_seconds']:.1f}"
             " s"
+            + (
+                ""
+                if self.at_edge is None
+                else f"; the winner is the {self.at_edge} candidate"
+            )
         )
 
     def to_dict(self) -> dict:
@@ -585,6 +609,18 @@ def choose_learning_rate(
         },
         config=config,
     )
+    edge = result.at_edge
+    if edge is not None:
+        low, high = result.bracket
+        warnings.warn(
+            f"The race's winner {result.learning_rate:.3g} is the {edge} "
+            f"candidate of the bracket [{low:.3g}, {high:.3g}] that the "
+            "range test gave: the best rate may lie "
+            f"{'above' if edge == 'top' else 'below'} it. Look at "
+            "`result.plot()`; widen the range test (`start_lr`, `end_lr`, "
+            "`num_steps`) or try another `seed`.",
+            stacklevel=2,
+        )
     if verbose:
         say(result.summary())
     return result

@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -204,6 +205,72 @@ def test_race_on_a_quadratic_picks_one_over_l_within_one_grid_step():
     assert_bitwise(before, state_of(model))
 
 
+@pytest.mark.parametrize(
+    "rates, edge, side",
+    [
+        ([0.01, 0.02, 0.04, 0.08], "top", "above"),
+        ([3.0, 3.5, 3.9], "bottom", "below"),
+    ],
+)
+def test_a_winner_at_the_edge_of_the_candidates_warns(
+    monkeypatch, rates, edge, side
+):
+    # All candidates below 1/L = 2 (the highest trains fastest), or all
+    # between 1/L and 2/L (the lowest does): the best rate is outside.
+    x, y = quadratic_data()
+    model = quadratic_model()
+    monkeypatch.setattr(
+        race_module,
+        "candidate_rates",
+        lambda result, count: np.array(rates),
+    )
+    with pytest.warns(UserWarning) as caught:
+        result = choose_learning_rate(
+            model,
+            x,
+            y,
+            validation_data=(x, y),
+            batch_size=4,
+            budget=64,
+            num_steps=20,
+            seed=0,
+        )
+    messages = [str(w.message) for w in caught]
+    assert result.at_edge == edge
+    assert result.learning_rate == (rates[-1] if edge == "top" else rates[0])
+    (message,) = [m for m in messages if "of the bracket" in m]
+    assert message.startswith(
+        f"The race's winner {result.learning_rate:.3g} is the {edge} "
+        "candidate of the bracket ["
+    )
+    assert f"the best rate may lie {side} it" in message
+    assert result.summary().endswith(f"; the winner is the {edge} candidate")
+
+
+def test_a_winner_inside_the_candidates_does_not_warn(monkeypatch):
+    x, y = quadratic_data()
+    model = quadratic_model()
+    monkeypatch.setattr(
+        race_module,
+        "candidate_rates",
+        lambda result, count: np.array([0.5, 1.0, 2.0, 3.0, 3.5]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = choose_learning_rate(
+            model,
+            x,
+            y,
+            validation_data=(x, y),
+            batch_size=4,
+            budget=64,
+            num_steps=20,
+            seed=0,
+        )
+    assert result.learning_rate == 2.0
+    assert result.at_edge is None
+
+
 def test_a_candidate_that_blows_up_to_nan_is_out_and_the_model_restored(
     monkeypatch,
 ):
@@ -295,16 +362,21 @@ def test_scores_are_the_held_out_loss_of_the_candidate():
     x, y = blobs()
     x_val, y_val = blobs(60, seed=1)
     model = digits_model()
-    result = choose_learning_rate(
-        model,
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        batch_size=16,
-        budget=64,
-        num_steps=40,
-        seed=5,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = choose_learning_rate(
+            model,
+            x,
+            y,
+            validation_data=(x_val, y_val),
+            batch_size=16,
+            budget=64,
+            num_steps=40,
+            seed=5,
+        )
+    # A warning exactly when the winner is at an edge of the candidates.
+    edge = [w for w in caught if "of the bracket" in str(w.message)]
+    assert len(edge) == (result.at_edge is not None)
     entry = result.rung_entries(0)[2]
     rng = np.random.default_rng([5, 1])
     stream = race_module._sweep_indices(len(x), 8 * 16 * 4, rng)
