@@ -205,6 +205,27 @@ def test_race_on_a_quadratic_picks_one_over_l_within_one_grid_step():
     assert_bitwise(before, state_of(model))
 
 
+def race_over(monkeypatch, model, rates):
+    """The quadratic raced over exactly `rates` (the bracket's candidates
+    replaced), with the held-out data the training data."""
+    x, y = quadratic_data()
+    monkeypatch.setattr(
+        race_module,
+        "candidate_rates",
+        lambda result, count: np.array(rates),
+    )
+    return choose_learning_rate(
+        model,
+        x,
+        y,
+        validation_data=(x, y),
+        batch_size=4,
+        budget=64,
+        num_steps=20,
+        seed=0,
+    )
+
+
 @pytest.mark.parametrize(
     "rates, edge, side",
     [
@@ -217,24 +238,8 @@ def test_a_winner_at_the_edge_of_the_candidates_warns(
 ):
     # All candidates below 1/L = 2 (the highest trains fastest), or all
     # between 1/L and 2/L (the lowest does): the best rate is outside.
-    x, y = quadratic_data()
-    model = quadratic_model()
-    monkeypatch.setattr(
-        race_module,
-        "candidate_rates",
-        lambda result, count: np.array(rates),
-    )
     with pytest.warns(UserWarning) as caught:
-        result = choose_learning_rate(
-            model,
-            x,
-            y,
-            validation_data=(x, y),
-            batch_size=4,
-            budget=64,
-            num_steps=20,
-            seed=0,
-        )
+        result = race_over(monkeypatch, quadratic_model(), rates)
     messages = [str(w.message) for w in caught]
     assert result.at_edge == edge
     assert result.learning_rate == (rates[-1] if edge == "top" else rates[0])
@@ -248,24 +253,10 @@ def test_a_winner_at_the_edge_of_the_candidates_warns(
 
 
 def test_a_winner_inside_the_candidates_does_not_warn(monkeypatch):
-    x, y = quadratic_data()
-    model = quadratic_model()
-    monkeypatch.setattr(
-        race_module,
-        "candidate_rates",
-        lambda result, count: np.array([0.5, 1.0, 2.0, 3.0, 3.5]),
-    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = choose_learning_rate(
-            model,
-            x,
-            y,
-            validation_data=(x, y),
-            batch_size=4,
-            budget=64,
-            num_steps=20,
-            seed=0,
+        result = race_over(
+            monkeypatch, quadratic_model(), [0.5, 1.0, 2.0, 3.0, 3.5]
         )
     assert result.learning_rate == 2.0
     assert result.at_edge is None
@@ -276,24 +267,9 @@ def test_a_candidate_that_blows_up_to_nan_is_out_and_the_model_restored(
 ):
     # Rates far past 2/L: the quadratic's loss overflows to inf and the
     # weights to NaN within a few steps.
-    x, y = quadratic_data()
     model = quadratic_model()
     before = state_of(model)
-    monkeypatch.setattr(
-        race_module,
-        "candidate_rates",
-        lambda result, count: np.array([0.5, 2.0, 1e6, 1e9]),
-    )
-    result = choose_learning_rate(
-        model,
-        x,
-        y,
-        validation_data=(x, y),
-        batch_size=4,
-        budget=64,
-        num_steps=20,
-        seed=0,
-    )
+    result = race_over(monkeypatch, model, [0.5, 2.0, 1e6, 1e9])
     lost = [e for e in result.entries if e["status"] == "diverged"]
     assert {e["candidate"] for e in lost} == {1e6, 1e9}
     assert all(e["score"] == math.inf for e in lost), result.entries
