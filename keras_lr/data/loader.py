@@ -1,6 +1,7 @@
 """A data loader whose batch size can change between epochs inside `fit`."""
 
 import math
+import sys
 import threading
 import warnings
 
@@ -119,6 +120,24 @@ _SPE_UNDER_STRATEGY = (
 )
 
 
+# How often a pipeline waiting for the next epoch checks that `fit` is
+# still running.
+_HOLD_CHECK_SECONDS = 0.25
+
+
+def _fit_frame(model):
+    """The frame of the `fit` call training `model`, from inside one of its
+    callbacks (`None` outside `fit`)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is (
+            model
+        ):
+            return frame
+        frame = frame.f_back
+    return None
+
+
 class _Cursor:
     """Which epoch one `as_dataset()` pipeline opens next.
 
@@ -156,7 +175,13 @@ class _Cursor:
                 and loader._generation == self._generation
                 and not self._end_due
             ):
-                loader._epoch_opened.wait()
+                if not loader._epoch_opened.wait(_HOLD_CHECK_SECONDS) and (
+                    not loader._fit_running()
+                ):
+                    # `fit` raised (Keras then calls no `on_train_end`):
+                    # stop holding, or deleting this pipeline's iterator
+                    # would wait for this thread forever.
+                    loader._hold_epochs = False
             generation = loader._generation
             batch_size = loader._batch_size
             epoch = loader._epoch
@@ -307,6 +332,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         # Signalled when Python opens an epoch or training ends.
         self._epoch_opened = threading.Condition(self._lock)
         self._hold_epochs = False
+        # The thread and `fit` frame a callback drives the loader from
+        # (`configure_for`), to tell when that `fit` has raised.
+        self._fit = None
         self._batch_size = self._capped(batch_size)
         # A size asked for by `request_batch_size`, for the next epoch.
         self._requested = None
@@ -442,10 +470,18 @@ class GrowingBatchLoader(keras.utils.PyDataset):
                 strategy with `steps_per_execution` > 1.
         """
         steps_per_execution = int(getattr(model, "steps_per_execution", 1))
+        frame = _fit_frame(model)
         with self._lock:
             self._steps_per_execution = steps_per_execution
             self._hold_epochs = (
                 self._dataset_multi_worker and self._last_input == "dataset"
+            )
+            # The frame's id and code, not the frame: holding the frame
+            # would keep `fit`'s locals (its iterator) alive after it ends.
+            self._fit = (
+                None
+                if frame is None
+                else (threading.get_ident(), id(frame), frame.f_code)
             )
         if self._last_input != "dataset":
             return
@@ -463,6 +499,19 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         if self._dataset_distributed and steps_per_execution > 1:
             raise ValueError(_SPE_UNDER_STRATEGY.format(steps_per_execution))
 
+    def _fit_running(self) -> bool:
+        """Whether the `fit` of the last `configure_for` is still on its
+        thread's stack (`True` when it was not found: hold as before)."""
+        if self._fit is None:
+            return True
+        thread, fit_id, fit_code = self._fit
+        frame = sys._current_frames().get(thread)
+        while frame is not None:
+            if id(frame) == fit_id and frame.f_code is fit_code:
+                return True
+            frame = frame.f_back
+        return False
+
     def end_training(self) -> None:
         """Tells the loader that `fit` is over: an `as_dataset()` pipeline
         under several workers stops waiting for the next epoch (see
@@ -470,6 +519,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         `on_train_end`."""
         with self._lock:
             self._hold_epochs = False
+            self._fit = None
             self._epoch_opened.notify_all()
 
     def _capped(self, value, stacklevel: int = 3) -> int:
@@ -618,7 +668,10 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         would open the next epoch before the callbacks set its batch
         size: while a batch-size
         callback drives the loader, the pipeline waits at each epoch's end
-        until the callback has opened the next epoch.
+        until the callback has opened the next epoch, or `fit` has ended
+        (a `fit` that raises calls no `on_train_end`: the pipeline sees
+        within a quarter second that `fit` is no longer running, so the
+        error reaches the caller and the iterator can be deleted).
 
         Args:
             steps_per_execution: A Python int > 0, the model's

@@ -18,7 +18,7 @@ from tests.distribute import harness
 WORKER = os.path.join(os.path.dirname(__file__), "worker.py")
 MAIN = (
     "schedule,cyclic,one_cycle,plateau,divergence,batch_growth,"
-    "plateau_growth,shards,range_test,race,bad_batch,backup"
+    "plateau_growth,raise_in_fit,shards,range_test,race,bad_batch,backup"
 )
 STEPS_PER_EPOCH = 4  # 64 samples in global batches of 16
 
@@ -160,6 +160,23 @@ def test_batch_growth_on_plateau_is_decided_the_same_everywhere(runs):
     lrs = rates(w0["plateau_growth"])
     assert lrs[:30] == pytest.approx([0.05] * 30, rel=1e-7)
     assert lrs[30:] == pytest.approx([0.025] * 6, rel=1e-7)
+
+
+def test_fit_that_raises_releases_the_waiting_pipeline(runs):
+    """A `fit` raising at epoch 0's end, while each worker's pipeline has
+    read ahead and waits for epoch 1 to open (without the release, the
+    worker hangs when the iterator is deleted): the error reaches the
+    caller, and a second `fit` trains two more epochs from step 4, the
+    same on both workers and as in one process."""
+    w0, w1, reference, _ = runs
+    for result in (w0, w1, reference):
+        assert result["raise_in_fit"]["raised"] == (
+            "stopped at the end of epoch 0"
+        )
+    check_same_run(w0, w1, reference, "raise_in_fit")
+    steps = w0["raise_in_fit"]["steps"]
+    assert sorted(map(int, steps)) == list(range(4, 4 + 2 * STEPS_PER_EPOCH))
+    assert {row["batch_size"] for row in steps.values()} == {16}
 
 
 def test_every_sample_once_per_epoch_across_workers(runs):

@@ -11,6 +11,7 @@ file named by `KERAS_LR_RESULT`, as {scenario: result}. With
 start of that batch of the `backup` scenario.
 """
 
+import gc
 import json
 import os
 import signal
@@ -384,6 +385,44 @@ def scenario_backup(s, work_dir):
         )
         result["files"] = seen
         result["write_dir"] = os.path.relpath(backup._write_dir(), work_dir)
+        return result
+
+
+class RaiseAtEpochEnd(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError(f"stopped at the end of epoch {epoch}")
+
+
+def scenario_raise_in_fit(s, work_dir):
+    """A `fit` that raises at the end of epoch 0, while the pipeline has
+    read ahead and waits for epoch 1 to open: the error reaches the
+    caller, the waiting pipeline is released, and a second `fit` on the
+    same loader trains its epochs at the loader's batch size."""
+    loader, keep = fixed_loader()
+    with s.scope():
+        m = model(keras.optimizers.SGD(0.05))
+        dataset = loader.as_dataset()
+        error = None
+        try:
+            m.fit(
+                dataset,
+                steps_per_epoch=loader.steps_per_epoch,
+                epochs=3,
+                shuffle=False,
+                verbose=0,
+                callbacks=[keep, RaiseAtEpochEnd(0)],
+            )
+        except RuntimeError as caught:
+            error = str(caught)
+        del dataset
+        gc.collect()
+        result = fit(m, loader, [keep], epochs=2)
+        result["raised"] = error
         return result
 
 
