@@ -413,6 +413,12 @@ def _split(x, y, sample_weight, validation_split, batch_size, seed):
     return parts[0], parts[1]
 
 
+def _as_tensors(value):
+    if value is None:
+        return None
+    return keras.tree.map_structure(tf.convert_to_tensor, value)
+
+
 def _held_out(validation_data):
     if isinstance(validation_data, tf.data.Dataset):
         return dict(x=validation_data)
@@ -728,9 +734,14 @@ class _Race(keras.callbacks.Callback):
         if self._array_chunks is None:
             n = _num_samples(held["x"], held["y"], held["sample_weight"])
             size = max(self.batch_size, 1024)
+            # As tensors, converted once: `test_on_batch` hands its input
+            # to the test function as it is, which would convert arrays
+            # (to the same dtypes) at every score.
             self._array_chunks = [
                 tuple(
-                    _take(held[k], np.arange(first, min(first + size, n)))
+                    _as_tensors(
+                        _take(held[k], np.arange(first, min(first + size, n)))
+                    )
                     for k in ("x", "y", "sample_weight")
                 )
                 for first in range(0, n, size)
