@@ -179,6 +179,12 @@ class BatchSizeCallback(StatefulCallback):
 
     def on_train_begin(self, logs=None):
         self.loader.configure_for(self.model)
+        if self.max_batch_size == "auto":
+            # Under several workers, the largest size up to N / 10 that
+            # splits evenly over every replica (the start size does).
+            self.cap = self.loader.largest_even_batch_size(
+                self._resolve_cap("auto")
+            )
         self._publishes_steps = False
         if self._resuming:
             self._resuming = False

@@ -80,7 +80,9 @@ class BatchSizeScheduler(BatchSizeCallback):
             `(epoch) -> int`, e.g. `keras_lr.callbacks.grow_batch_at`.
         max_batch_size: A Python int > 0, `"auto"` (default: about
             `N / 10` samples as the paper advises, at least the initial
-            batch) or `None` (the dataset size). Above the dataset size it
+            batch; under several workers, the largest such size that
+            splits evenly over every replica) or `None` (the dataset
+            size). Above the dataset size it
             is capped with a warning.
         lr_coupling: `None` (default), `"linear"` or `"sqrt"`: also scale
             the learning rate by `B / B0` or `sqrt(B / B0)` when the batch

@@ -125,15 +125,17 @@ _SPE_UNDER_STRATEGY = (
 _HOLD_CHECK_SECONDS = 0.25
 
 
-def _fit_frame(model):
-    """The frame of the `fit` call training `model`, from inside one of its
-    callbacks (`None` outside `fit`)."""
+def _fit_frame(model=None):
+    """The frame of the `fit` call training `model` (of any Keras model
+    when `None`) on this thread's stack, or `None` outside `fit`."""
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is (
-            model
-        ):
-            return frame
+        if frame.f_code.co_name == "fit":
+            owner = frame.f_locals.get("self")
+            if owner is model or (
+                model is None and isinstance(owner, keras.Model)
+            ):
+                return frame
         frame = frame.f_back
     return None
 
@@ -353,6 +355,9 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         self._dataset_strategy = None
         self._dataset_distributed = False
         self._dataset_multi_worker = False
+        # The multi-worker strategy whose replicas share every batch
+        # (`as_dataset()` built in its scope, or `fit(loader)` under it).
+        self._split_strategy = None
         self._last_input = None
 
     def _check_lengths(self) -> int:
@@ -484,6 +489,17 @@ class GrowingBatchLoader(keras.utils.PyDataset):
                 else (threading.get_ident(), id(frame), frame.f_code)
             )
         if self._last_input != "dataset":
+            # `fit(loader)`: under several workers Keras splits every
+            # batch over all the replicas, so the same rules hold as for
+            # `as_dataset()`.
+            strategy = model.distribute_strategy
+            multi_worker = isinstance(
+                strategy, tf.distribute.MultiWorkerMirroredStrategy
+            )
+            self._split_strategy = strategy if multi_worker else None
+            self._check_split(self._batch_size)
+            if self._requested is not None:
+                self._check_split(self._requested)
             return
         strategy = model.distribute_strategy
         if strategy is not self._dataset_strategy:
@@ -534,12 +550,41 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             value = self.num_samples
         return int(value)
 
+    def _check_fit_split(self) -> None:
+        """`fit(loader)` reads batch 0 from its own thread before anything
+        else (Keras takes the data's signature from it, then builds the
+        model from the replicas' mean of the first batch, which fails in a
+        collective when the shares differ): under several workers, check
+        the split here, before that build."""
+        frame = _fit_frame()
+        if frame is None:
+            return
+        strategy = frame.f_locals["self"].distribute_strategy
+        multi_worker = isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy
+        )
+        self._split_strategy = strategy if multi_worker else None
+        self._check_split(self._batch_size)
+
+    def largest_even_batch_size(self, limit: int) -> int | None:
+        """The largest batch size <= `limit` whose batches (the last of an
+        epoch too) split evenly over the replicas of the multi-worker
+        strategy the loader serves (`limit` itself on one worker; `None`
+        when no size fits)."""
+        for size in range(int(limit), 0, -1):
+            try:
+                self._check_split(size)
+            except ValueError:
+                continue
+            return size
+        return None
+
     def _check_split(self, batch_size: int) -> None:
         """Under several workers, every batch of an epoch (its last one
         too) must split evenly over the replicas."""
-        if not self._dataset_multi_worker:
+        strategy = self._split_strategy
+        if strategy is None:
             return
-        strategy = self._dataset_strategy
         distribute.check_batch_split(batch_size, strategy)
         last = self.num_samples % batch_size
         replicas = strategy.num_replicas_in_sync
@@ -728,6 +773,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             with self._lock:
                 self._dataset_strategy = strategy
                 self._dataset_multi_worker = True
+                self._split_strategy = strategy
             self._check_split(self._batch_size)
             if self._requested is not None:
                 self._check_split(self._requested)
@@ -744,6 +790,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             self._dataset_strategy = strategy
             self._dataset_distributed = distributed
             self._dataset_multi_worker = multi_worker
+            self._split_strategy = strategy if multi_worker else None
             self._last_input = "dataset"
         tensors = [self.x]
         if self.y is not None or self.sample_weight is not None:
@@ -889,6 +936,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         return self._current_num_batches()
 
     def __getitem__(self, index):
+        if index == 0:
+            self._check_fit_split()
         # One read of each attribute: a prefetching thread may call this
         # while the main thread prepares the next epoch.
         batch_size, order, position = (

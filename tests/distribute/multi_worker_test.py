@@ -18,7 +18,8 @@ from tests.distribute import harness
 WORKER = os.path.join(os.path.dirname(__file__), "worker.py")
 MAIN = (
     "schedule,cyclic,one_cycle,plateau,divergence,batch_growth,"
-    "plateau_growth,raise_in_fit,shards,range_test,race,bad_batch,backup"
+    "plateau_growth,raise_in_fit,loader_fit,shards,range_test,race,"
+    "bad_batch,backup"
 )
 STEPS_PER_EPOCH = 4  # 64 samples in global batches of 16
 
@@ -177,6 +178,26 @@ def test_fit_that_raises_releases_the_waiting_pipeline(runs):
     steps = w0["raise_in_fit"]["steps"]
     assert sorted(map(int, steps)) == list(range(4, 4 + 2 * STEPS_PER_EPOCH))
     assert {row["batch_size"] for row in steps.values()} == {16}
+
+
+def test_fit_on_the_loader_itself_is_the_same_everywhere(runs):
+    """`fit(loader)`: Keras splits each global batch over the replicas;
+    with batches that split evenly both workers take the same steps as
+    one process (batch 8, then 16, then the rate halved at the cap). The
+    default cap (N / 10 = 9) becomes 8, the largest size that splits,
+    and a batch of 15 is refused before the first step."""
+    w0, w1, reference, _ = runs
+    check_same_run(w0, w1, reference, "loader_fit")
+    steps = w0["loader_fit"]["steps"]
+    sizes = [steps[str(i)]["batch_size"] for i in range(len(steps))]
+    assert sizes == [8] * 12 + [16] * 12
+    assert rates(w0["loader_fit"])[-1] == pytest.approx(0.025, rel=1e-7)
+    assert w0["loader_fit"]["auto_cap"] == w1["loader_fit"]["auto_cap"] == 8
+    assert reference["loader_fit"]["auto_cap"] == 9
+    assert w0["loader_fit"]["odd"] == w1["loader_fit"]["odd"]
+    assert "must be a multiple of the 2 replicas" in w0["loader_fit"]["odd"]
+    assert w0["loader_fit"]["odd"].endswith("Received: batch_size=15")
+    assert reference["loader_fit"]["odd"] is None
 
 
 def test_every_sample_once_per_epoch_across_workers(runs):

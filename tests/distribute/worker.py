@@ -426,6 +426,47 @@ def scenario_raise_in_fit(s, work_dir):
         return result
 
 
+def scenario_loader_fit(s, work_dir):
+    """`fit(loader)` (Keras' PyDataset path, which splits every global
+    batch over the replicas): the batch grows 8 -> 16 at epoch 1; at
+    epoch 2 the target 32 is past the cap of 16, so the rate halves."""
+    x, y = data(96)
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
+    with s.scope():
+        m = model(keras.optimizers.SGD(0.05))
+        grow = keras_lr.callbacks.BatchSizeScheduler(
+            loader, keras_lr.callbacks.grow_batch_at([1, 2], 2.0),
+            max_batch_size=16,
+        )
+        log = StepLog(loader)
+        m.fit(loader, epochs=3, shuffle=False, verbose=0, callbacks=[grow, log])
+    result = {
+        "steps": {str(k): v for k, v in sorted(log.steps.items())},
+        "epochs": log.epochs,
+        "weights": [w.ravel().tolist() for w in m.get_weights()],
+    }
+    # The default cap, N / 10 = 9 samples: under 2 replicas, 8.
+    loader.set_state({**loader.get_state(), "batch_size": 8, "epoch": 0})
+    auto = keras_lr.callbacks.BatchSizeScheduler(
+        loader, keras_lr.callbacks.grow_batch_at([1], 2.0)
+    )
+    with s.scope():
+        m = model(keras.optimizers.SGD(0.05))
+        m.fit(loader, epochs=1, shuffle=False, verbose=0, callbacks=[auto])
+    result["auto_cap"] = auto.cap
+    # A batch that does not split over the replicas, from the start.
+    odd = keras_lr.data.GrowingBatchLoader(x, y, batch_size=15, seed=1)
+    keep = keras_lr.callbacks.BatchSizeScheduler(odd, lambda e, size: size)
+    try:
+        with s.scope():
+            m = model(keras.optimizers.SGD(0.05))
+            m.fit(odd, epochs=1, shuffle=False, verbose=0, callbacks=[keep])
+        result["odd"] = None
+    except ValueError as error:
+        result["odd"] = str(error)
+    return result
+
+
 SCENARIOS = {
     name.removeprefix("scenario_"): value
     for name, value in dict(globals()).items()
