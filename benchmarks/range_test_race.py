@@ -63,64 +63,57 @@ def _standardize(x_train, x_test):
     )
 
 
-def breast_cancer():
-    x, y = load_breast_cancer(return_X_y=True)
+def _classes(x, y):
+    """A stratified 3:1 split of a classification, features standardized."""
     x_train, x_test, y_train, y_test = train_test_split(
         x, y.astype("int32"), test_size=0.25, random_state=0, stratify=y
     )
     return (*_standardize(x_train, x_test), y_train, y_test)
+
+
+def _regression(x, y):
+    """A 3:1 split of a regression, features and target standardized."""
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.25, random_state=0
+    )
+    x_train, x_test = _standardize(x_train, x_test)
+    mean, std = y_train.mean(), y_train.std()
+    return (
+        x_train,
+        x_test,
+        ((y_train - mean) / std).astype("float32"),
+        ((y_test - mean) / std).astype("float32"),
+    )
+
+
+def breast_cancer():
+    return _classes(*load_breast_cancer(return_X_y=True))
 
 
 def diabetes():
-    x, y = load_diabetes(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, random_state=0
-    )
-    x_train, x_test = _standardize(x_train, x_test)
-    mean, std = y_train.mean(), y_train.std()
-    return (
-        x_train,
-        x_test,
-        ((y_train - mean) / std).astype("float32"),
-        ((y_test - mean) / std).astype("float32"),
-    )
+    return _regression(*load_diabetes(return_X_y=True))
 
 
 def classification():
-    x, y = make_classification(
-        n_samples=4000,
-        n_features=20,
-        n_informative=10,
-        n_classes=4,
-        random_state=0,
+    return _classes(
+        *make_classification(
+            n_samples=4000,
+            n_features=20,
+            n_informative=10,
+            n_classes=4,
+            random_state=0,
+        )
     )
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y.astype("int32"), test_size=0.25, random_state=0, stratify=y
-    )
-    return (*_standardize(x_train, x_test), y_train, y_test)
 
 
 def friedman():
-    x, y = make_friedman1(n_samples=2000, noise=1.0, random_state=0)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, random_state=0
-    )
-    x_train, x_test = _standardize(x_train, x_test)
-    mean, std = y_train.mean(), y_train.std()
-    return (
-        x_train,
-        x_test,
-        ((y_train - mean) / std).astype("float32"),
-        ((y_test - mean) / std).astype("float32"),
+    return _regression(
+        *make_friedman1(n_samples=2000, noise=1.0, random_state=0)
     )
 
 
 def moons():
-    x, y = make_moons(n_samples=2000, noise=0.25, random_state=0)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y.astype("int32"), test_size=0.25, random_state=0, stratify=y
-    )
-    return (*_standardize(x_train, x_test), y_train, y_test)
+    return _classes(*make_moons(n_samples=2000, noise=0.25, random_state=0))
 
 
 def _dense(inputs, widths, outputs, batchnorm=False, dropout=0.0):
