@@ -489,17 +489,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
                 else (threading.get_ident(), id(frame), frame.f_code)
             )
         if self._last_input != "dataset":
-            # `fit(loader)`: under several workers Keras splits every
-            # batch over all the replicas, so the same rules hold as for
-            # `as_dataset()`.
-            strategy = model.distribute_strategy
-            multi_worker = isinstance(
-                strategy, tf.distribute.MultiWorkerMirroredStrategy
-            )
-            self._split_strategy = strategy if multi_worker else None
-            self._check_split(self._batch_size)
-            if self._requested is not None:
-                self._check_split(self._requested)
+            self._split_for(model.distribute_strategy)
             return
         strategy = model.distribute_strategy
         if strategy is not self._dataset_strategy:
@@ -557,14 +547,20 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         collective when the shares differ): under several workers, check
         the split here, before that build."""
         frame = _fit_frame()
-        if frame is None:
-            return
-        strategy = frame.f_locals["self"].distribute_strategy
+        if frame is not None:
+            self._split_for(frame.f_locals["self"].distribute_strategy)
+
+    def _split_for(self, strategy) -> None:
+        """`fit(loader)` under `strategy`: under several workers Keras
+        splits every batch over all the replicas, so the rules of
+        `as_dataset()` hold; checks the batch size and any requested."""
         multi_worker = isinstance(
             strategy, tf.distribute.MultiWorkerMirroredStrategy
         )
         self._split_strategy = strategy if multi_worker else None
         self._check_split(self._batch_size)
+        if self._requested is not None:
+            self._check_split(self._requested)
 
     def largest_even_batch_size(self, limit: int) -> int | None:
         """The largest batch size <= `limit` whose batches (the last of an
