@@ -115,11 +115,13 @@ class StepLog(keras.callbacks.Callback):
         )
 
 
-def fit(m, loader, callbacks, epochs=EPOCHS, kill_at=None):
+def fit(m, loader, callbacks, epochs=EPOCHS, kill_at=None, itself=False):
+    """`m.fit` on `loader.as_dataset()` (on the loader itself when
+    `itself`); the per-step log, the epoch logs and the weights."""
     log = StepLog(loader, kill_at)
     m.fit(
-        loader.as_dataset(),
-        steps_per_epoch=loader.steps_per_epoch,
+        loader if itself else loader.as_dataset(),
+        steps_per_epoch=None if itself else loader.steps_per_epoch,
         epochs=epochs,
         shuffle=False,
         verbose=0,
@@ -438,13 +440,7 @@ def scenario_loader_fit(s, work_dir):
             loader, keras_lr.callbacks.grow_batch_at([1, 2], 2.0),
             max_batch_size=16,
         )
-        log = StepLog(loader)
-        m.fit(loader, epochs=3, shuffle=False, verbose=0, callbacks=[grow, log])
-    result = {
-        "steps": {str(k): v for k, v in sorted(log.steps.items())},
-        "epochs": log.epochs,
-        "weights": [w.ravel().tolist() for w in m.get_weights()],
-    }
+        result = fit(m, loader, [grow], epochs=3, itself=True)
     # The default cap, N / 10 = 9 samples: under 2 replicas, 8.
     loader.set_state({**loader.get_state(), "batch_size": 8, "epoch": 0})
     auto = keras_lr.callbacks.BatchSizeScheduler(
