@@ -8,7 +8,10 @@ With `TF_CONFIG` set it trains under
 process. Each scenario returns a JSON-native dict; all of them go to the
 file named by `KERAS_LR_RESULT`, as {scenario: result}. With
 `KERAS_LR_KILL_AT=EPOCH,BATCH` the process sends itself SIGKILL at the
-start of that batch of the `backup` scenario.
+start of that batch of the `backup` scenario; with
+`KERAS_LR_LAG_AT_END=SECONDS` it sleeps at the end of that scenario's last
+epoch, before its own last backup (the chief may have removed the folder
+by then).
 """
 
 import gc
@@ -362,6 +365,7 @@ def scenario_backup(s, work_dir):
     with KERAS_LR_KILL_AT."""
     kill = os.environ.get("KERAS_LR_KILL_AT")
     kill_at = tuple(int(v) for v in kill.split(",")) if kill else None
+    lag = float(os.environ.get("KERAS_LR_LAG_AT_END", "0"))
     x, y = data(96)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
     backup_dir = os.path.join(work_dir, "backup")
@@ -379,7 +383,13 @@ def scenario_backup(s, work_dir):
 
         class Files(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
-                seen.append(sorted(os.listdir(backup_dir)))
+                if epoch == 5:
+                    time.sleep(lag)
+                # Only the chief lists its folder: it removes the folder
+                # when training ends, possibly before a lagging worker
+                # reaches this line.
+                if distribute.is_chief(s):
+                    seen.append(sorted(os.listdir(backup_dir)))
 
         result = fit(
             m, loader, [grow, plateau, Files(), backup], epochs=6,
