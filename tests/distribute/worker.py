@@ -234,9 +234,10 @@ def scenario_divergence(s, work_dir):
         return result
 
 
-def scenario_batch_growth(s, work_dir):
+def growth_run(s, **fit_args):
     """The global batch grows 8 -> 16 at epoch 1; at epoch 2 the target 32
-    is past the cap of 16, so the rate halves instead (the hybrid)."""
+    is past the cap of 16, so the rate halves instead (the hybrid). The
+    loader, and `fit`'s result."""
     x, y = data(96)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
     with s.scope():
@@ -245,7 +246,12 @@ def scenario_batch_growth(s, work_dir):
             loader, keras_lr.callbacks.grow_batch_at([1, 2], 2.0),
             max_batch_size=16,
         )
-        return fit(m, loader, [grow])
+        return loader, fit(m, loader, [grow], **fit_args)
+
+
+def scenario_batch_growth(s, work_dir):
+    """`growth_run` through `loader.as_dataset()`."""
+    return growth_run(s)[1]
 
 
 def scenario_plateau_growth(s, work_dir):
@@ -442,15 +448,7 @@ def scenario_loader_fit(s, work_dir):
     """`fit(loader)` (Keras' PyDataset path, which splits every global
     batch over the replicas): the batch grows 8 -> 16 at epoch 1; at
     epoch 2 the target 32 is past the cap of 16, so the rate halves."""
-    x, y = data(96)
-    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
-    with s.scope():
-        m = model(keras.optimizers.SGD(0.05))
-        grow = keras_lr.callbacks.BatchSizeScheduler(
-            loader, keras_lr.callbacks.grow_batch_at([1, 2], 2.0),
-            max_batch_size=16,
-        )
-        result = fit(m, loader, [grow], epochs=3, itself=True)
+    loader, result = growth_run(s, epochs=3, itself=True)
     # The default cap, N / 10 = 9 samples: under 2 replicas, 8.
     loader.set_state({**loader.get_state(), "batch_size": 8, "epoch": 0})
     auto = keras_lr.callbacks.BatchSizeScheduler(
@@ -461,6 +459,7 @@ def scenario_loader_fit(s, work_dir):
         m.fit(loader, epochs=1, shuffle=False, verbose=0, callbacks=[auto])
     result["auto_cap"] = auto.cap
     # A batch that does not split over the replicas, from the start.
+    x, y = data(96)
     odd = keras_lr.data.GrowingBatchLoader(x, y, batch_size=15, seed=1)
     keep = keras_lr.callbacks.BatchSizeScheduler(odd, lambda e, size: size)
     try:
