@@ -66,8 +66,12 @@ def check_same_run(w0, w1, reference, name):
     check_weights(a["weights"], ref["weights"])
 
 
+def per_step(result, key) -> list:
+    return [result["steps"][str(i)][key] for i in range(len(result["steps"]))]
+
+
 def rates(result) -> list[float]:
-    return [result["steps"][str(i)]["lr"] for i in range(len(result["steps"]))]
+    return per_step(result, "lr")
 
 
 def test_cluster_roles(runs):
@@ -143,8 +147,7 @@ def test_batch_growth_is_the_same_everywhere(runs):
     each worker trains on half of each."""
     w0, w1, reference, _ = runs
     check_same_run(w0, w1, reference, "batch_growth")
-    steps = w0["batch_growth"]["steps"]
-    sizes = [steps[str(i)]["batch_size"] for i in range(len(steps))]
+    sizes = per_step(w0["batch_growth"], "batch_size")
     assert sizes == [8] * 12 + [16] * 18
     assert rates(w0["batch_growth"])[-1] == pytest.approx(0.025, rel=1e-7)
 
@@ -155,8 +158,7 @@ def test_batch_growth_on_plateau_is_decided_the_same_everywhere(runs):
     after epoch 3, at the same steps as one process."""
     w0, w1, reference, _ = runs
     check_same_run(w0, w1, reference, "plateau_growth")
-    steps = w0["plateau_growth"]["steps"]
-    sizes = [steps[str(i)]["batch_size"] for i in range(len(steps))]
+    sizes = per_step(w0["plateau_growth"], "batch_size")
     assert sizes == [8] * 24 + [16] * 12
     lrs = rates(w0["plateau_growth"])
     assert lrs[:30] == pytest.approx([0.05] * 30, rel=1e-7)
@@ -188,8 +190,7 @@ def test_fit_on_the_loader_itself_is_the_same_everywhere(runs):
     and a batch of 15 is refused before the first step."""
     w0, w1, reference, _ = runs
     check_same_run(w0, w1, reference, "loader_fit")
-    steps = w0["loader_fit"]["steps"]
-    sizes = [steps[str(i)]["batch_size"] for i in range(len(steps))]
+    sizes = per_step(w0["loader_fit"], "batch_size")
     assert sizes == [8] * 12 + [16] * 12
     assert rates(w0["loader_fit"])[-1] == pytest.approx(0.025, rel=1e-7)
     assert w0["loader_fit"]["auto_cap"] == w1["loader_fit"]["auto_cap"] == 8
