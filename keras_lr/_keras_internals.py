@@ -98,6 +98,42 @@ def all_layers(model) -> list:
     return list(model._flatten_layers(include_self=False))
 
 
+def raw_variable_handles(variables) -> list | None:
+    """(resource handle, dtype) of each variable's backing TensorFlow
+    variable, or `None` unless every one is a plain resource variable
+    (another backend, or mirrored under a strategy)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    backing = [getattr(v, "value", None) for v in variables]
+    plain = all(
+        isinstance(b, tf.Variable)
+        and not isinstance(b, tf.distribute.DistributedValues)
+        and hasattr(b, "handle")
+        for b in backing
+    )
+    return [(b.handle, b.dtype) for b in backing] if plain else None
+
+
+def read_handles(handles) -> list:
+    """One raw `ReadVariableOp` per handle from `raw_variable_handles`."""
+    import tensorflow as tf
+
+    return [
+        tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
+        for handle, dtype in handles
+    ]
+
+
+def assign_handles(handles, values) -> None:
+    """One raw `AssignVariableOp` per handle, skipping Keras' checks."""
+    import tensorflow as tf
+
+    for (handle, _), value in zip(handles, values):
+        tf.raw_ops.AssignVariableOp(resource=handle, value=value)
+
+
 def owner_classes() -> dict:
     """The Keras classes `INTERNALS` names, for the test that checks them."""
     return {

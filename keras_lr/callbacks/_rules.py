@@ -15,11 +15,10 @@ from collections import deque
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
-from keras_lr.control import installed_controller
+from keras_lr import snapshot
 
 MODES = ("auto", "min", "max")
 THRESHOLD_MODES = ("rel", "abs")
@@ -252,59 +251,26 @@ def cut(controller, factor: float, min_lr: float) -> float | None:
     return controller.multiply(factor, floor=float(min_lr))
 
 
-def _optimizer_state(model) -> list:
-    """Optimizer variables that hold training state (slots, moments).
-
-    The step counter and a float rate are left out: rolling back rewinds
-    what was learned, not the clock (schedules go on from the current
-    step) and not the rate (the caller is about to cut it).
-    """
-    optimizer = model.optimizer
-    base = internals.base_optimizer(optimizer)
-    skip = {id(internals.iterations_variable(base))}
-    if base is not optimizer:
-        skip.add(id(internals.iterations_variable(optimizer)))
-    controller = installed_controller(optimizer)
-    rate = internals.rate_slot(base) if controller is None else (
-        controller.learning_rate
-    )
-    skip.add(id(rate))
-    return [v for v in optimizer.variables if id(v) not in skip]
-
-
 class Snapshot:
-    """Host copies of `model.weights` and of the optimizer's state."""
+    """Host copies of `model.weights` and of the optimizer's state (see
+    `keras_lr.snapshot.optimizer_state`), for rolling back."""
 
     def __init__(self, model):
-        self.weights = [
-            np.array(ops.convert_to_numpy(v)) for v in model.weights
-        ]
-        self.optimizer = [
-            np.array(ops.convert_to_numpy(v)) for v in _optimizer_state(model)
-        ]
+        self.weights = snapshot.take(model.weights)
+        self.optimizer = snapshot.take(snapshot.optimizer_state(model))
 
     @classmethod
     def from_arrays(cls, arrays: dict) -> "Snapshot":
         """A snapshot rebuilt from `to_arrays()` (a restored backup)."""
-        snapshot = cls.__new__(cls)
-        snapshot.weights = list(arrays["weights"])
-        snapshot.optimizer = list(arrays["optimizer"])
-        return snapshot
+        copy = cls.__new__(cls)
+        copy.weights = list(arrays["weights"])
+        copy.optimizer = list(arrays["optimizer"])
+        return copy
 
     def to_arrays(self) -> dict:
         return {"weights": self.weights, "optimizer": self.optimizer}
 
     def restore(self, model) -> None:
         """Assigns the copies back, bit for bit."""
-        state = _optimizer_state(model)
-        if len(state) != len(self.optimizer) or len(model.weights) != len(
-            self.weights
-        ):
-            raise RuntimeError(
-                "Cannot roll back: the model or its optimizer changed its "
-                "variables since the snapshot was taken."
-            )
-        for variable, value in zip(model.weights, self.weights):
-            variable.assign(value)
-        for variable, value in zip(state, self.optimizer):
-            variable.assign(value)
+        snapshot.put(model.weights, self.weights)
+        snapshot.put(snapshot.optimizer_state(model), self.optimizer)

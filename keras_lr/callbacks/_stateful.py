@@ -16,17 +16,11 @@ import weakref
 
 import keras
 
-_registered: "weakref.WeakKeyDictionary[object, list]" = (
-    weakref.WeakKeyDictionary()
-)
-_pending: "weakref.WeakKeyDictionary[object, dict]" = (
-    weakref.WeakKeyDictionary()
-)
+from keras_lr._model_state import record
 
 
 def _alive(model, stateful_only: bool = True) -> list:
-    refs = _registered.get(model, [])
-    alive = [ref() for ref in refs]
+    alive = [ref() for ref in record(model).callbacks]
     return [
         callback
         for callback in alive
@@ -51,10 +45,10 @@ def key_of(model, callback) -> str:
 
 def register(model, callback) -> None:
     """Attaches `callback` to `model`; hands it a pending state if any."""
-    refs = _registered.setdefault(model, [])
+    refs = record(model).callbacks
     if not any(ref() is callback for ref in refs):
         refs.append(weakref.ref(callback))
-    pending = _pending.get(model)
+    pending = record(model).pending
     if pending and hasattr(callback, "get_state"):
         key = key_of(model, callback)
         if key in pending:
@@ -62,7 +56,7 @@ def register(model, callback) -> None:
 
 
 def unregister(model, callback) -> None:
-    refs = _registered.get(model, [])
+    refs = record(model).callbacks
     refs[:] = [ref for ref in refs if ref() not in (None, callback)]
 
 
@@ -93,12 +87,12 @@ def deposit(
         key = key_of(model, callback)
         if key in remaining:
             _hand_over(callback, *remaining.pop(key))
-    _pending[model] = remaining
+    record(model).pending = remaining
 
 
 def unclaimed(model) -> list[str]:
     """Keys of deposited states that no callback has taken."""
-    return sorted(_pending.get(model, {}))
+    return sorted(record(model).pending)
 
 
 class StatefulCallback(keras.callbacks.Callback):

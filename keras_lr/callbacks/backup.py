@@ -14,10 +14,10 @@ import numpy as np
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
 from keras_lr import distribute
+from keras_lr import snapshot
 from keras_lr.callbacks import _stateful
 from keras_lr.control import installed_controller
 from keras_lr.control import rate_controller
-from keras_lr.control import training_variables
 
 FORMAT = "keras_lr.backup/2"
 STATE_FILE = "state.json"
@@ -47,26 +47,6 @@ def _sha256(path: str) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _first_mismatch(variables, values) -> str | None:
-    """What first differs between the variables and the saved values
-    (count, then shape and dtype by position), or `None`."""
-    if len(variables) != len(values):
-        return (
-            f"it holds {len(values)} variables; the model, its optimizer "
-            f"and rate controller have {len(variables)}"
-        )
-    for index, (variable, value) in enumerate(zip(variables, values)):
-        shape = tuple(int(d) for d in variable.shape)
-        dtype = np.dtype(keras.backend.standardize_dtype(variable.dtype))
-        if value.shape != shape or value.dtype != dtype:
-            return (
-                f"variable {index} ({variable.path}) is {dtype.name} "
-                f"{list(shape)}; the file holds {value.dtype.name} "
-                f"{list(value.shape)}"
-            )
-    return None
 
 
 class BackupAndRestore(keras.callbacks.Callback):
@@ -257,7 +237,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             # The interrupted run had cut or scaled the rate through the
             # controller: it takes its multiplier back.
             rate_controller(self.model)
-        variables = training_variables(self.model)
+        variables = snapshot.training_variables(self.model)
         if not state.get("rate_controller"):
             # Saved before any keras_lr callback installed the controller:
             # its multiplier was 1 and stays as it is.
@@ -265,17 +245,15 @@ class BackupAndRestore(keras.callbacks.Callback):
             if controller is not None:
                 mine = {id(v) for v in controller.state_variables}
                 variables = [v for v in variables if id(v) not in mine]
-        with np.load(path) as archive:
-            values = [archive[f"v{i:05d}"] for i in range(len(archive.files))]
-        mismatch = _first_mismatch(variables, values)
+        values = snapshot.load(path)
+        mismatch = snapshot.first_mismatch(variables, values, "the file")
         if mismatch is not None:
             self._invalid(
                 f"names variables file {path}, which does not fit this "
                 f"model: {mismatch}"
             )
             return False
-        for variable, value in zip(variables, values):
-            variable.assign(value)
+        snapshot.put(variables, values)
         state["_loaded"] = True
         return True
 
@@ -341,14 +319,12 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._counter += 1
         name = f"ckpt-{self._counter:06d}.npz"
         final = os.path.join(directory, name)
-        temporary = os.path.join(directory, f"tmp-{name}")
         # The values of every variable a restore puts back, by position
         # (`np.savez` of host copies: a few milliseconds for a small
         # model, where `model.save_weights`' object walk takes tens).
-        values = [v.numpy() for v in training_variables(self.model)]
-        with open(temporary, "wb") as file:
-            np.savez(file, **{f"v{i:05d}": v for i, v in enumerate(values)})
-        os.replace(temporary, final)
+        snapshot.save(
+            final, snapshot.take(snapshot.training_variables(self.model))
+        )
         arrays_name = None
         arrays = self._collect_arrays()
         if arrays:

@@ -1,21 +1,13 @@
 """Evaluate, checkpoint and finish a schedule-free run at the averaged point."""
 
-import weakref
-
 import keras
 import numpy as np
 from keras import ops
 
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
+from keras_lr._model_state import record
 from keras_lr.callbacks._stateful import StatefulCallback
-
-# Which point each model's weights hold: True for the averaged point `x`.
-# Kept per model, not per callback, so that a new callback in a later `fit`
-# knows the model was left at `x` by the previous one.
-_holds_averaged: "weakref.WeakKeyDictionary[object, bool]" = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _keras_schedule_free():
@@ -152,10 +144,10 @@ class SwapScheduleFreeWeights(StatefulCallback):
         """Whether the model's weights are the averaged point `x`."""
         if self.model is None:
             return False
-        return _holds_averaged.get(self.model, False)
+        return record(self.model).holds_averaged
 
     def _set_holds(self, value: bool) -> None:
-        _holds_averaged[self.model] = value
+        record(self.model).holds_averaged = value
 
     def get_state(self) -> dict:
         return {"holds_averaged": self.holds_averaged}

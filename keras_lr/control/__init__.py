@@ -5,12 +5,10 @@ from keras_lr.control.controller import RateController
 from keras_lr.control.controller import StepRecorder
 from keras_lr.control.controller import installed_controller
 from keras_lr.control.controller import rate_controller
-from keras_lr.control.controller import training_variables
 
 __all__ = [
     "RateController",
     "StepRecorder",
     "installed_controller",
     "rate_controller",
-    "training_variables",
 ]

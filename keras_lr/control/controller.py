@@ -476,29 +476,6 @@ def rate_controller(model) -> RateController:
     return controller
 
 
-def training_variables(model) -> list:
-    """Every variable a restore must put back, in a fixed order.
-
-    The model's variables (seed generators included), then the
-    optimizer's (`iterations`, slots, Keras' own rate variable), then the
-    installed rate controller's (the multiplier), each once. The range
-    test, the race and `BackupAndRestore` snapshot this list; two builds
-    of one compiled model give lists of the same shapes.
-    """
-    optimizer = model.optimizer
-    variables = list(model.variables) + list(optimizer.variables)
-    controller = installed_controller(optimizer)
-    if controller is not None:
-        variables += controller.state_variables
-    seen = set()
-    unique = []
-    for variable in variables:
-        if id(variable) not in seen:
-            seen.add(id(variable))
-            unique.append(variable)
-    return unique
-
-
 def installed_controller(optimizer) -> RateController | None:
     """The optimizer's controller if one is installed, else `None`."""
     held = internals.rate_slot(optimizer)

@@ -10,8 +10,8 @@ from keras import ops
 
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
+from keras_lr import snapshot
 from keras_lr.control import rate_controller
-from keras_lr.control import training_variables
 from keras_lr.range_test.result import RangeTestResult
 from keras_lr.range_test.suggestions import LossSmoother
 from keras_lr.range_test.sweep import SweepConfig
@@ -327,10 +327,8 @@ class LRRangeTest(keras.callbacks.Callback):
         optimizer = model.optimizer
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
-        self._saved_variables = [
-            (v, np.array(v.numpy(), copy=True))
-            for v in training_variables(model)
-        ]
+        self._saved_variables = snapshot.training_variables(model)
+        self._saved_values = snapshot.take(self._saved_variables)
 
     def _install(self):
         model = self.model
@@ -389,9 +387,8 @@ class LRRangeTest(keras.callbacks.Callback):
             return
         model = self.model
         self._installed = False
-        for variable, value in self._saved_variables:
-            variable.assign(value)
-        self._saved_variables = None
+        snapshot.put(self._saved_variables, self._saved_values)
+        self._saved_variables = self._saved_values = None
         self._controller.clear_curve()
         if "compute_loss" in vars(model):
             del model.compute_loss

@@ -28,10 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lr import _checks
+from keras_lr import snapshot
 from keras_lr.callbacks._rules import resolve_mode
 from keras_lr.callbacks._rules import say
 from keras_lr.control import rate_controller
-from keras_lr.control import training_variables
 from keras_lr.range_test.callback import check_compiled
 from keras_lr.range_test.find import _is_array_data
 from keras_lr.range_test.find import _num_samples
@@ -347,51 +347,6 @@ class RaceResult:
 # Running the race ----------------------------------------------------------
 
 
-class _Snapshot:
-    """Device copies of everything a candidate's training changes: the
-    model's variables (seed generators included), the optimizer's and the
-    rate controller's. Copies stay on the device: taking and putting back
-    move no data through the host.
-
-    Where every variable is a plain TensorFlow resource variable (not
-    mirrored under a strategy), the copies are one `ReadVariableOp` and
-    one `AssignVariableOp` each, on handles looked up once, without the
-    checks of Keras' `assign` (several times faster per share; see
-    `benchmarks/race_bench.py`). A read keeps its value when
-    the variable is later updated in place (TensorFlow copies a shared
-    buffer before writing to it), so a taken copy never changes.
-    """
-
-    def __init__(self, variables):
-        self.variables = list(variables)
-        backing = [getattr(v, "value", None) for v in self.variables]
-        plain = all(
-            isinstance(b, tf.Variable)
-            and not isinstance(b, tf.distribute.DistributedValues)
-            and hasattr(b, "handle")
-            for b in backing
-        )
-        self._handles = (
-            [(b.handle, b.dtype) for b in backing] if plain else None
-        )
-
-    def take(self) -> list:
-        if self._handles is not None:
-            return [
-                tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
-                for handle, dtype in self._handles
-            ]
-        return [tf.identity(v.value) for v in self.variables]
-
-    def put(self, values) -> None:
-        if self._handles is not None:
-            for (handle, _), value in zip(self._handles, values):
-                tf.raw_ops.AssignVariableOp(resource=handle, value=value)
-            return
-        for variable, value in zip(self.variables, values):
-            variable.assign(value)
-
-
 def _split(x, y, sample_weight, validation_split, batch_size, seed):
     """(train, held-out) parts of array data: a seeded shuffle, then the
     last `validation_split` of it held out."""
@@ -696,7 +651,9 @@ class _Race(keras.callbacks.Callback):
             optimizer.build(model.trainable_variables)
         self.controller = rate_controller(model)
         self.start_step = self.controller.step()
-        self.snapshot = _Snapshot(training_variables(model))
+        self.snapshot = snapshot.DeviceSnapshot(
+            snapshot.training_variables(model)
+        )
         self.initial = self.snapshot.take()
         self.saved_stop_training = getattr(model, "stop_training", False)
         self.saved_history = getattr(model, "history", None)

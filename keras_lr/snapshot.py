@@ -1,0 +1,183 @@
+"""Every training variable of a model, out and back.
+
+One module owns which variables make up "the training state" and how a
+copy of them is taken and put back. The range test and the race restore a
+model after trying rates on it, `BackupAndRestore` (and so Ray Tune's
+trials) writes the values to disk, and the plateau and divergence
+callbacks roll back to a good point. Each goes through here:
+
+- `training_variables(model)`: the whole state, in a fixed order (what a
+  restore must put back bitwise).
+- `optimizer_state(model)`: the optimizer's slots, without the clock and
+  the rate (what a rollback rewinds, with the weights, while the schedule
+  goes on).
+- `take` / `put`: host copies (NumPy arrays) out and back, checked
+  by position; `save` / `load`: the same copies in an `.npz` file.
+- `DeviceSnapshot`: copies kept on the device, for the race's many swaps.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from keras_lr import _keras_internals as internals
+
+
+def _unique(variables) -> list:
+    seen = set()
+    unique = []
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            unique.append(variable)
+    return unique
+
+
+def training_variables(model) -> list:
+    """Every variable a restore must put back, in a fixed order.
+
+    The model's variables (seed generators included), then the
+    optimizer's (`iterations`, slots, Keras' own rate variable), then the
+    installed rate controller's (the multiplier), each once. Two builds of
+    one compiled model give lists of the same shapes.
+
+    Args:
+        model: A compiled `keras.Model`.
+
+    Returns:
+        A list of Keras variables.
+    """
+    from keras_lr.control import installed_controller
+
+    optimizer = model.optimizer
+    variables = list(model.variables) + list(optimizer.variables)
+    controller = installed_controller(optimizer)
+    if controller is not None:
+        variables += controller.state_variables
+    return _unique(variables)
+
+
+def optimizer_state(model) -> list:
+    """The optimizer's variables that hold training state (slots, moments).
+
+    The step counters and the rate (Keras' rate variable, or the rate
+    controller's) are left out: rolling back rewinds what was learned,
+    not the clock (schedules go on from the current step) and not the rate
+    (the caller is about to cut it).
+    """
+    from keras_lr.control import installed_controller
+
+    optimizer = model.optimizer
+    base = internals.base_optimizer(optimizer)
+    skip = {id(internals.iterations_variable(base))}
+    if base is not optimizer:
+        skip.add(id(internals.iterations_variable(optimizer)))
+    controller = installed_controller(optimizer)
+    if controller is not None:
+        skip.update(id(v) for v in controller.state_variables)
+        skip.add(id(controller.learning_rate))
+    else:
+        skip.add(id(internals.rate_slot(base)))
+    return _unique(v for v in optimizer.variables if id(v) not in skip)
+
+
+def first_mismatch(variables, values, holder: str = "the copy") -> str | None:
+    """What first differs between `variables` and saved `values` (count,
+    then shape and dtype by position), in words, or `None`; `holder`
+    names where the values come from ("the file")."""
+    if len(variables) != len(values):
+        return (
+            f"{holder} holds {len(values)} variables; the model, its optimizer "
+            f"and rate controller have {len(variables)}"
+        )
+    for index, (variable, value) in enumerate(zip(variables, values)):
+        shape = tuple(int(d) for d in variable.shape)
+        dtype = np.dtype(keras.backend.standardize_dtype(variable.dtype))
+        value = np.asarray(value)
+        if value.shape != shape or value.dtype != dtype:
+            return (
+                f"variable {index} ({variable.path}) is {dtype.name} "
+                f"{list(shape)}; {holder} holds {value.dtype.name} "
+                f"{list(value.shape)}"
+            )
+    return None
+
+
+def take(variables) -> list[np.ndarray]:
+    """Host copies of `variables`' values (each its own array)."""
+    return [np.array(v.numpy(), copy=True) for v in variables]
+
+
+def put(variables, values) -> None:
+    """Assigns `values` (from `take`) back to `variables`, bit for bit.
+
+    Raises:
+        ValueError: when the values do not fit the variables (another
+            model, or one whose optimizer changed its variables); the
+            message names the first variable that differs.
+    """
+    mismatch = first_mismatch(variables, values)
+    if mismatch is not None:
+        raise ValueError(f"Cannot put the copy back: {mismatch}.")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def save(path: str, values) -> None:
+    """Writes host copies to `path` (`.npz`), atomically: a reader sees
+    the old file or the new one, never part of one."""
+    directory = os.path.dirname(path) or "."
+    temporary = os.path.join(directory, f".tmp-{os.path.basename(path)}")
+    try:
+        with open(temporary, "wb") as file:
+            np.savez(file, **{f"v{i:05d}": v for i, v in enumerate(values)})
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def load(path: str) -> list[np.ndarray]:
+    """The host copies `save` wrote to `path`, in order."""
+    with np.load(path) as archive:
+        return [archive[f"v{i:05d}"] for i in range(len(archive.files))]
+
+
+class DeviceSnapshot:
+    """Copies of `variables` that stay on the device.
+
+    Taking and putting back move no data through the host. On TensorFlow,
+    where every variable is a plain resource variable (not mirrored under
+    a strategy), a copy is one `ReadVariableOp` and a put one
+    `AssignVariableOp` per variable, on handles looked up once, without
+    the checks of Keras' `assign` (several times faster per swap; see
+    `benchmarks/race_bench.py`). A read keeps its value when the variable
+    is later updated in place (TensorFlow copies a shared buffer before
+    writing to it), so a taken copy never changes.
+
+    Args:
+        variables: The variables to copy, usually
+            `keras_lr.snapshot.training_variables(model)`.
+    """
+
+    def __init__(self, variables):
+        self.variables = list(variables)
+        self._handles = internals.raw_variable_handles(self.variables)
+
+    def take(self) -> list:
+        """Device copies of every variable's current value."""
+        if self._handles is not None:
+            return internals.read_handles(self._handles)
+        return [keras.ops.copy(v.value) for v in self.variables]
+
+    def put(self, values) -> None:
+        """Assigns copies from `take` back."""
+        if self._handles is not None:
+            internals.assign_handles(self._handles, values)
+            return
+        for variable, value in zip(self.variables, values):
+            variable.assign(value)
