@@ -134,6 +134,17 @@ def assign_handles(handles, values) -> None:
         tf.raw_ops.AssignVariableOp(resource=handle, value=value)
 
 
+def executing_eagerly() -> bool:
+    """Whether the caller runs eagerly, outside any traced function (on
+    a backend other than TensorFlow: never, so callers keep their traced
+    path there)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return tf.executing_eagerly()
+
+
 def owner_classes() -> dict:
     """The Keras classes `INTERNALS` names, for the test that checks them."""
     return {

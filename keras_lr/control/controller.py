@@ -209,7 +209,22 @@ class RateController:
         value = value * self._state.multiplier
         return ops.cast(value, "float32"), step
 
+    def _reads_as_keras_variable(self) -> bool:
+        """Whether a read outside the train function should give Keras'
+        own rate variable: a float rate that no curve, factor or recorder
+        changes, as `optimizer.learning_rate` gives without keras_lr (so
+        `.value`, `.assign(...)` and `.numpy()` work as in Keras)."""
+        return (
+            not self.has_schedule
+            and self._recorder is None
+            and internals.executing_eagerly()
+            and not self.curve_active
+            and float(_host(self._state.multiplier)) == 1.0
+        )
+
     def __call__(self):
+        if self._reads_as_keras_variable():
+            return self.learning_rate
         rate, step = self._rate()
         if self._recorder is not None:
             momentum = 0.0

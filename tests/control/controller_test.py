@@ -192,6 +192,29 @@ def test_keras_callbacks_still_set_a_float_rate():
     assert installed_controller(model.optimizer) is controller
 
 
+def test_a_float_rate_reads_as_keras_variable_under_the_controller():
+    """Keras idioms on `optimizer.learning_rate` keep working: a float
+    rate reads as Keras' own variable (`.value`, `.assign`), and a rate
+    that a curve drives reads as a tensor, as a schedule's does in Keras."""
+    model = helpers.bias_model(keras.optimizers.SGD(0.1))
+    controller = rate_controller(model)
+    rate = model.optimizer.learning_rate
+    assert rate is controller.learning_rate
+    assert float(ops.convert_to_numpy(rate.value)) == pytest.approx(0.1)
+    model.optimizer.learning_rate.assign(0.25)
+    recorder = helpers.BiasRecorder()
+    fit(model, [recorder], epochs=1)
+    np.testing.assert_allclose(
+        recorder.values, -0.25 * np.arange(1, STEPS + 1), rtol=1e-6
+    )
+    controller.set_curve([0.5], first_step=0)
+    curve_rate = model.optimizer.learning_rate
+    assert not isinstance(curve_rate, keras.Variable)
+    assert float(ops.convert_to_numpy(curve_rate)) == pytest.approx(0.5)
+    controller.clear_curve()
+    assert model.optimizer.learning_rate is controller.learning_rate
+
+
 def _cut_and_curve(model):
     controller = rate_controller(model)
     controller.set_curve([0.2, 0.4, 0.6, 0.8], first_step=0)
@@ -310,4 +333,7 @@ def test_momentum_curve_follows_the_step():
     assert json.loads(json.dumps(model.optimizer.get_config()))[
         "momentum"
     ] == pytest.approx(0.0)
-    assert isinstance(tf.convert_to_tensor(model.optimizer.momentum), tf.Tensor)
+    # Keras reads the momentum as a tensor in its update: still float32 0.
+    as_tensor = tf.convert_to_tensor(model.optimizer.momentum)
+    assert as_tensor.dtype == tf.float32
+    assert float(as_tensor.numpy()) == 0.0
