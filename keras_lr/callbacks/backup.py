@@ -21,6 +21,8 @@ from keras_lr.control import rate_controller
 
 FORMAT = "keras_lr.backup/2"
 STATE_FILE = "state.json"
+# With `double_checkpoint=True`: the backup before the last one.
+PREVIOUS_STATE_FILE = "state.previous.json"
 
 
 def _atomic_write_text(path: str, text: str) -> None:
@@ -96,6 +98,10 @@ class BackupAndRestore(keras.callbacks.Callback):
             fit the model, or `"restart"` to warn and train from scratch.
             A backup holding state for callbacks the new `fit` lacks is
             always an error.
+        double_checkpoint: A bool, as in Keras' `BackupAndRestore`. Keep
+            the backup before the last one too (twice the disk); when the
+            last one is unreadable or corrupt, warn and restore the one
+            before it instead of applying `on_invalid_state`.
 
     Example:
 
@@ -116,6 +122,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         save_freq="epoch",
         delete_checkpoint=True,
         on_invalid_state="raise",
+        double_checkpoint=False,
     ):
         super().__init__()
         if not isinstance(backup_dir, (str, os.PathLike)) or not str(
@@ -136,6 +143,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                 f"(batches between backups). Received: save_freq={save_freq!r}"
             )
         _checks.check_bool("delete_checkpoint", delete_checkpoint)
+        _checks.check_bool("double_checkpoint", double_checkpoint)
         _checks.check_choice(
             "on_invalid_state", on_invalid_state, ("raise", "restart")
         )
@@ -143,7 +151,11 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.save_freq = save_freq
         self.delete_checkpoint = delete_checkpoint
         self.on_invalid_state = on_invalid_state
+        self.double_checkpoint = double_checkpoint
         self._state_path = os.path.join(self.backup_dir, STATE_FILE)
+        self._previous_path = os.path.join(
+            self.backup_dir, PREVIOUS_STATE_FILE
+        )
         self._epoch = 0
         self._batches_in_epoch = 0
         self._since_save = 0
@@ -164,39 +176,55 @@ class BackupAndRestore(keras.callbacks.Callback):
     def _read_state(self) -> dict | None:
         if not os.path.exists(self._state_path):
             return None
+        state, problem = self._check_state_file(self._state_path)
+        if problem is None:
+            return state
+        if self.double_checkpoint and os.path.exists(self._previous_path):
+            previous, previous_problem = self._check_state_file(
+                self._previous_path
+            )
+            if previous_problem is None:
+                warnings.warn(
+                    f"Backup state file {self._state_path} {problem} "
+                    "Restoring the backup before it, "
+                    f"{self._previous_path}.",
+                    stacklevel=3,
+                )
+                return previous
+        self._invalid(problem)
+        return None
+
+    def _check_state_file(self, state_path) -> tuple[dict | None, str | None]:
+        """(the state, None) when `state_path` and the files it names are
+        whole, else (None, what is wrong)."""
         try:
-            with open(self._state_path) as file:
+            with open(state_path) as file:
                 state = json.load(file)
         except (OSError, ValueError) as error:
-            self._invalid(f"cannot be read ({error}).")
-            return None
+            return None, f"cannot be read ({error})."
         keys = {"format", "epoch", "batch", "variables_file", "sha256"}
         if not isinstance(state, dict) or not keys <= set(state):
-            self._invalid("is not a keras_lr backup (missing fields).")
-            return None
+            return None, "is not a keras_lr backup (missing fields)."
         if state["format"] != FORMAT:
-            self._invalid(
+            return None, (
                 f"has format {state['format']!r}; expected {FORMAT!r}."
             )
-            return None
         path = os.path.join(self.backup_dir, state["variables_file"])
         if not os.path.exists(path) or _sha256(path) != state["sha256"]:
-            self._invalid(
+            return None, (
                 f"names variables file {path}, which is missing or "
                 "does not match its recorded SHA-256."
             )
-            return None
         arrays_file = state.get("arrays_file")
         if arrays_file is not None:
             path = os.path.join(self.backup_dir, arrays_file)
             if not os.path.exists(path) or _sha256(path) != state.get(
                 "arrays_sha256"
             ):
-                self._invalid(
+                return None, (
                     f"names snapshot file {path}, which is missing or does "
                     "not match its recorded SHA-256."
                 )
-                return None
             arrays = {}
             with np.load(path) as archive:
                 for name in sorted(archive.files):
@@ -204,7 +232,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                     slot = arrays.setdefault(key, {})
                     slot.setdefault(part, []).append(archive[name])
             state["_arrays"] = arrays
-        return state
+        return state, None
 
     def set_model(self, model):
         super().set_model(model)
@@ -351,11 +379,21 @@ class BackupAndRestore(keras.callbacks.Callback):
                 else _sha256(os.path.join(directory, arrays_name))
             ),
         }
-        _atomic_write_text(
-            os.path.join(directory, STATE_FILE), json.dumps(state)
-        )
+        state_path = os.path.join(directory, STATE_FILE)
+        keep = {name, arrays_name}
+        if self.double_checkpoint and os.path.exists(state_path):
+            # The last backup becomes the previous one, its files kept. A
+            # copy, so that a state file exists at every moment.
+            with open(state_path) as file:
+                text = file.read()
+            previous = json.loads(text)
+            _atomic_write_text(
+                os.path.join(directory, PREVIOUS_STATE_FILE), text
+            )
+            keep |= {previous["variables_file"], previous.get("arrays_file")}
+        _atomic_write_text(state_path, json.dumps(state))
         for other in os.listdir(directory):
-            if other not in (name, arrays_name) and other.startswith(
+            if other not in keep and other.startswith(
                 ("ckpt-", "tmp-", "arrays-")
             ):
                 os.remove(os.path.join(directory, other))

@@ -140,6 +140,40 @@ def test_corrupt_weights_are_detected(tmp_path):
         run(str(tmp_path / "b"))
 
 
+def test_double_checkpoint_falls_back_to_the_backup_before(tmp_path):
+    """As Keras' `double_checkpoint`: the last backup corrupt, the one
+    before it is restored (with a warning), and the run still ends as the
+    uninterrupted one."""
+    reference, ref_toy = run(str(tmp_path / "a"))
+    folder = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        run(str(folder), crash=CrashAt(3), double_checkpoint=True)
+    last = json.loads((folder / "state.json").read_text())
+    before = json.loads((folder / "state.previous.json").read_text())
+    assert (last["epoch"], before["epoch"]) == (3, 2)
+    assert sorted(p.name for p in folder.glob("ckpt-*")) == sorted(
+        [last["variables_file"], before["variables_file"]]
+    )
+    weights = folder / last["variables_file"]
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="Restoring the backup before it"):
+        resumed, toy = run(str(folder), double_checkpoint=True)
+    assert toy.log == ref_toy.log
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not folder.exists()
+
+
+def test_double_checkpoint_with_both_corrupt_is_an_error(tmp_path):
+    folder = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        run(str(folder), crash=CrashAt(3), double_checkpoint=True)
+    for name in ("state.json", "state.previous.json"):
+        (folder / name).write_text("{not json")
+    with pytest.raises(ValueError, match="state.json cannot be read"):
+        run(str(folder), double_checkpoint=True)
+
+
 def test_backup_of_another_model_is_an_error(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(str(tmp_path / "b"), crash=CrashAt(2))
@@ -230,6 +264,10 @@ def test_must_come_after_keras_lr_callbacks(tmp_path):
         (
             {"backup_dir": "d", "on_invalid_state": "ignore"},
             "Argument `on_invalid_state` must be one of",
+        ),
+        (
+            {"backup_dir": "d", "double_checkpoint": 1},
+            "Argument `double_checkpoint` must be",
         ),
     ],
 )
