@@ -20,13 +20,13 @@ except ImportError:
     ) from None
 
 from keras_lr.tune.checkpoint import CHECKPOINT_FORMAT
-from keras_lr.tune.checkpoint import ReportAndCheckpoint
 from keras_lr.tune.checkpoint import TrialCheckpoint
 from keras_lr.tune.checkpoint import read_checkpoint
 from keras_lr.tune.checkpoint import restore_trial
 from keras_lr.tune.checks import check_mutations
 from keras_lr.tune.checks import check_perturbation_interval
 from keras_lr.tune.errors import CheckpointMismatchError
+from keras_lr.tune.report import ReportAndCheckpoint
 
 __all__ = [
     "CHECKPOINT_FORMAT",
