@@ -1,5 +1,6 @@
 """Keras callbacks for `model.fit`, one public callback per module."""
 
+from keras_lr.callbacks._stateful import StatefulCallback
 from keras_lr.callbacks.anytime_cooldown import AnytimeCooldown
 from keras_lr.callbacks.backup import BackupAndRestore
 from keras_lr.callbacks.batch_logs import LogRateInBatchLogs
@@ -28,6 +29,7 @@ __all__ = [
     "LogRateInBatchLogs",
     "OneCycleLR",
     "ReduceLROnPlateau",
+    "StatefulCallback",
     "SwapScheduleFreeWeights",
     "grow_batch_at",
 ]

@@ -254,6 +254,10 @@ class BatchSizeCallback(StatefulCallback):
             "loader": loader_state,
         }
 
+    def data_state(self) -> dict:
+        """The loader's own state: what it will serve next."""
+        return self.loader.get_state()
+
     def set_state(self, state: dict) -> None:
         """Restores `get_state()`; the next `fit` resumes instead of
         resetting."""

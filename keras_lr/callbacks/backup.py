@@ -8,7 +8,6 @@ import shutil
 import tempfile
 import warnings
 
-import keras
 import numpy as np
 
 from keras_lr import _checks
@@ -51,7 +50,7 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-class BackupAndRestore(keras.callbacks.Callback):
+class BackupAndRestore(_stateful.StateSaver):
     """Backs up the whole training state and restores it after a crash.
 
     Like `keras.callbacks.BackupAndRestore`, it saves the model's variables
@@ -236,7 +235,6 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
-        _stateful.register(model, self)
         # Everything is restored now, before any callback's
         # `on_train_begin` (Keras calls `set_model` on every callback
         # first), so that callbacks starting a schedule from
@@ -286,17 +284,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         return True
 
     def on_train_begin(self, logs=None):
-        later = _stateful.registered_after(self.model, self)
-        if later:
-            # Backups are written in this callback's `on_epoch_end`; a
-            # keras_lr callback after it would not have updated its state
-            # for the epoch yet.
-            names = ", ".join(type(c).__name__ for c in later)
-            raise ValueError(
-                "keras_lr.callbacks.BackupAndRestore must come after the "
-                "keras_lr callbacks whose state it saves in the `callbacks` "
-                f"list. Received it before: {names}"
-            )
+        _stateful.check_order(self.model)
         state = self._restored_state
         self._restored_state = None
         if state is None:
@@ -401,10 +389,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     def _collect_arrays(self) -> dict:
         """Rollback snapshots of the callbacks, flattened for `np.savez`."""
         flat = {}
-        for key, callback in _stateful.registered_items(self.model):
-            arrays = getattr(callback, "get_arrays", lambda: None)()
-            if arrays is None:
-                continue
+        for key, arrays in _stateful.collect_arrays(self.model).items():
             for part, values in arrays.items():
                 for index, value in enumerate(values):
                     flat[f"{key}/{part}/{index:05d}"] = value
@@ -432,7 +417,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._save()
 
     def on_train_end(self, logs=None):
-        _stateful.unregister(self.model, self)
+        super().on_train_end(logs)
         directory = self._write_dir()
         if directory != self.backup_dir:
             # Another worker removes its temporary folder; the chief owns

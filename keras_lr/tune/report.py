@@ -222,13 +222,12 @@ class ReportAndCheckpoint(BackupAndRestore):
         trained in the current epoch, which only `on_epoch_begin` sets;
         the loader's own `get_state()` is what it will serve next.
         """
-        callbacks = _stateful.collect(self.model)
         loaders = {}
-        for key, callback in _stateful.registered_items(self.model):
-            loader = getattr(callback, "loader", None)
-            if loader is not None and hasattr(loader, "get_state"):
-                loaders[key] = loader.get_state()
-        return {"callbacks": callbacks, "loaders": loaders}
+        for key, callback in _stateful.items(self.model):
+            data = callback.data_state()
+            if data is not None:
+                loaders[key] = data
+        return {"callbacks": _stateful.collect(self.model), "loaders": loaders}
 
     def _apply_rate(self, controller, restored, key) -> None:
         """Sets the next step's rate to the checkpoint's times new / old.
