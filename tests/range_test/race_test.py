@@ -10,11 +10,13 @@ import pytest
 
 import keras_lr
 from keras_lr.range_test import race as race_module
-from keras_lr.range_test.race import bracket
-from keras_lr.range_test.race import candidate_rates
+from keras_lr.range_test.bracket import bracket
+from keras_lr.range_test.bracket import candidate_rates
 from keras_lr.range_test.race import choose_learning_rate
-from keras_lr.range_test.race import rung_plan
+from keras_lr.range_test.race_result import RaceResult
+from keras_lr.range_test.race_runner import RaceRunner
 from keras_lr.range_test.result import RangeTestResult
+from keras_lr.range_test.rungs import rung_plan
 
 # The quadratic: 4 samples x = s * e_i, targets x . w_star, MSE. The loss is
 # (s^2 / 4) * |w - w_star|^2, its Hessian (s^2 / 2) I, so L = s^2 / 2 in
@@ -324,7 +326,7 @@ def test_result_records_the_race_and_round_trips(tmp_path):
     assert result.cost["range_test_steps"] == 40
     path = tmp_path / "race.json"
     result.save_json(path)
-    loaded = race_module.RaceResult.from_dict(json.loads(path.read_text()))
+    loaded = RaceResult.from_dict(json.loads(path.read_text()))
     assert loaded.learning_rate == result.learning_rate
     assert loaded.entries == result.entries
     figure = result.plot(tmp_path / "race.png")
@@ -354,8 +356,10 @@ def test_scores_are_the_held_out_loss_of_the_candidate():
     edge = [w for w in caught if "of the bracket" in str(w.message)]
     assert len(edge) == (result.at_edge is not None)
     entry = result.rung_entries(0)[2]
+    # The race's stream: fresh seeded permutations of the samples, end to
+    # end.
     rng = np.random.default_rng([5, 1])
-    stream = race_module._sweep_indices(len(x), 8 * 16 * 4, rng)
+    stream = np.concatenate([rng.permutation(len(x)) for _ in range(4)])
     indices = stream[: entry["steps"] * 16]
     fresh = digits_model(keras.optimizers.Adam(entry["candidate"]))
     fresh.fit(x[indices], y[indices], batch_size=16, shuffle=False, verbose=0)
@@ -423,7 +427,7 @@ def test_restored_bitwise_after_an_interrupt(monkeypatch):
     model = digits_model(dropout=0.2)
     before = state_of(model)
     calls = {"n": 0}
-    score = race_module._Race.score
+    score = RaceRunner.score
 
     def interrupted(self):
         calls["n"] += 1
@@ -431,7 +435,7 @@ def test_restored_bitwise_after_an_interrupt(monkeypatch):
             raise KeyboardInterrupt
         return score(self)
 
-    monkeypatch.setattr(race_module._Race, "score", interrupted)
+    monkeypatch.setattr(RaceRunner, "score", interrupted)
     with pytest.raises(KeyboardInterrupt):
         choose_learning_rate(
             model, x, y, batch_size=16, budget=96, num_steps=40, seed=0
