@@ -411,7 +411,12 @@ def test_race_same_answer_with_compile_options(compile_kwargs):
 
 
 def test_race_under_mirrored_strategy(two_cpu_strategy):
+    # The same race as on one device: each replica trains on half of each
+    # batch, and the gradients are summed (up to rounding, the same step).
     x, y = blobs()
+    plain = choose_learning_rate(
+        digits_model(), x, y, batch_size=16, budget=96, num_steps=40, seed=0
+    )
     with two_cpu_strategy.scope():
         model = digits_model()
     before = state_of(model)
@@ -419,7 +424,12 @@ def test_race_under_mirrored_strategy(two_cpu_strategy):
         model, x, y, batch_size=16, budget=96, num_steps=40, seed=0
     )
     assert_bitwise(before, state_of(model))
-    assert result.learning_rate in result.candidates
+    assert result.learning_rate == pytest.approx(plain.learning_rate, rel=1e-5)
+    assert len(result.entries) == len(plain.entries)
+    for a, b in zip(plain.entries, result.entries):
+        assert a["candidate"] == pytest.approx(b["candidate"], rel=1e-5)
+        assert (a["rung"], a["steps"]) == (b["rung"], b["steps"])
+        assert a["score"] == pytest.approx(b["score"], rel=1e-3)
 
 
 def test_restored_bitwise_after_an_interrupt(monkeypatch):
@@ -500,4 +510,17 @@ def test_dataset_input_needs_validation_data_and_budget():
         num_steps=20,
         seed=0,
     )
-    assert result.learning_rate in result.candidates
+    # A candidate's score is the held-out loss of the same training done
+    # by hand: the dataset's first `steps` batches (repeated as needed),
+    # at the candidate's rate, from the model's start; in a later rung,
+    # from where its last share ended.
+    first = result.rung_entries(0)[2]
+    last = result.rung_entries(result.rungs - 1)[0]
+    assert result.rungs > 1 and last["steps"] > int(dataset.cardinality())
+    for entry in (first, last):
+        fresh = digits_model(keras.optimizers.Adam(entry["candidate"]))
+        fresh.fit(
+            dataset.repeat().take(entry["steps"]), shuffle=False, verbose=0
+        )
+        expected = fresh.evaluate(dataset, verbose=0)
+        assert entry["score"] == pytest.approx(expected, rel=1e-5)
