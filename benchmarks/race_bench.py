@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 import range_test_quality as quality  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_lr.range_test import race as race_module  # noqa: E402
 from keras_lr.range_test.race import choose_learning_rate  # noqa: E402
+from keras_lr.range_test.race_runner import RaceRunner  # noqa: E402
 
 # The race's own work, timed where it happens: the first score (which
 # traces Keras' test function), the hooks that end a share (held-out
@@ -39,7 +39,7 @@ from keras_lr.range_test.race import choose_learning_rate  # noqa: E402
 # the set-up of each fit's data. Everything else in the race's time is
 # the `fit` that trains.
 TIMED = (
-    "initial_score",
+    "score_start",
     "reference_rates",
     "_segment_data",
     "on_train_begin",
@@ -57,9 +57,9 @@ class RaceClock:
 
     def __enter__(self):
         for name in TIMED:
-            original = getattr(race_module._Race, name)
+            original = getattr(RaceRunner, name)
             self._saved[name] = original
-            setattr(race_module._Race, name, self._timed(name, original))
+            setattr(RaceRunner, name, self._timed(name, original))
         return self
 
     def _timed(self, name, original):
@@ -74,7 +74,7 @@ class RaceClock:
 
     def __exit__(self, *exc_info):
         for name, original in self._saved.items():
-            setattr(race_module._Race, name, original)
+            setattr(RaceRunner, name, original)
         return False
 
 # name: (hidden widths, budget in epochs of the race's training part; the
@@ -100,7 +100,7 @@ def race_once(widths, x, y, batch_size, budget):
         result.cost["race_seconds"],
         result.cost["race_steps"],
         sum(clock.seconds.values()),
-        clock.seconds["initial_score"],
+        clock.seconds["score_start"],
     )
 
 

@@ -48,8 +48,8 @@ from sklearn.datasets import make_friedman1  # noqa: E402
 from sklearn.datasets import make_moons  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from keras_lr.range_test.race import RaceResult  # noqa: E402
-from keras_lr.range_test.race import choose_learning_rate  # noqa: E402
+from keras_lr.range_test import RaceResult  # noqa: E402
+from keras_lr.range_test import choose_learning_rate  # noqa: E402
 
 EPOCHS = 5
 SEEDS = 3

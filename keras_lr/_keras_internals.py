@@ -5,7 +5,8 @@ Keras 3 has no public way to put an object under an optimizer's rate (its
 variable when a schedule replaces it), to read the raw step counter under
 gradient accumulation, to resume `fit` at a later epoch, to rebuild the
 traced train function, to ask a metric which way it improves, to read
-the `z` sequence of `ScheduleFreeAdamW`, or to list nested layers. keras_lr
+the `z` sequence of `ScheduleFreeAdamW`, to list nested layers, or to
+have `fit`'s train step compute its loss with a function of ours. keras_lr
 does each of these here, once; `INTERNALS` lists them, and
 `tests/keras_internals_test.py` checks that each still exists (and that no
 other module uses them), so a Keras upgrade that removes one fails there
@@ -25,6 +26,10 @@ INTERNALS = (
     ("Optimizer", "_get_variable_index"),
     ("ScheduleFreeAdamW", "_momentums"),
     ("Model", "_flatten_layers"),
+    # The range test's loss record (keras_lr/range_test/callback.py): `fit`'s
+    # train step reaches `self.compute_loss` (through `_compute_loss`, with
+    # `training=True` as a keyword), looked up on the instance when traced.
+    ("Model", "compute_loss"),
 )
 
 
@@ -143,6 +148,32 @@ def executing_eagerly() -> bool:
     import tensorflow as tf
 
     return tf.executing_eagerly()
+
+
+# The range test's loss record ---------------------------------------------
+
+
+def set_compute_loss(model, function) -> tuple:
+    """Makes the train step traced next compute its loss with `function`.
+
+    Keras' train step calls `self.compute_loss(..., training=True)` (through
+    `Trainer._compute_loss`), looked up on the instance when the step is
+    traced, so an instance attribute takes the place of the class's
+    method. Returns what `restore_compute_loss` needs: whether the model
+    had an instance attribute of its own, and its value.
+    """
+    own = "compute_loss" in vars(model), vars(model).get("compute_loss")
+    model.compute_loss = function
+    return own
+
+
+def restore_compute_loss(model, own: tuple) -> None:
+    """Undoes `set_compute_loss`; `own` is what it returned."""
+    if "compute_loss" in vars(model):
+        del model.compute_loss
+    had_own, value = own
+    if had_own:
+        model.compute_loss = value
 
 
 def owner_classes() -> dict:

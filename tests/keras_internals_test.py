@@ -5,6 +5,7 @@ import pathlib
 import re
 
 import keras
+import numpy as np
 import pytest
 
 from keras_lr import _keras_internals as internals
@@ -64,6 +65,7 @@ def test_no_other_module_uses_them():
     pattern = re.compile(
         r"\.(" + "|".join(map(re.escape, private)) + r")\b"
         r"|\bmake_train_function\b|\.train_function\s*="
+        r"|\.compute_loss\s*=(?!=)|\bdel\s+[\w.]+\.compute_loss\b"
     )
     offenders = []
     for path in PACKAGE.rglob("*.py"):
@@ -98,3 +100,34 @@ def test_schedule_free_slot_and_layers():
     layers = internals.all_layers(model)
     assert model not in layers
     assert sum(isinstance(x, keras.layers.Dense) for x in layers) == 2
+
+
+def test_fit_computes_the_loss_with_the_instance_compute_loss():
+    # The range test records each step's loss by putting its own
+    # `compute_loss` on the model: `fit`'s train step must look it up on
+    # the instance and pass `training=True` (`evaluate`'s, False) by name.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    own = model.compute_loss
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("training"))
+        return own(*args, **kwargs)
+
+    patch = internals.set_compute_loss(model, recording)
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+    model.fit(x, y, batch_size=4, verbose=0)
+    assert calls and set(calls) == {True}
+    traced = len(calls)
+    model.evaluate(x, y, verbose=0)
+    assert len(calls) > traced and set(calls[traced:]) == {False}
+    internals.restore_compute_loss(model, patch)
+    assert "compute_loss" not in vars(model)
+    assert model.compute_loss.__func__ is type(model).compute_loss
+    # A model with a `compute_loss` of its own gets it back.
+    model.compute_loss = recording
+    patch = internals.set_compute_loss(model, own)
+    assert model.compute_loss is own
+    internals.restore_compute_loss(model, patch)
+    assert vars(model)["compute_loss"] is recording

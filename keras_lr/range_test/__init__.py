@@ -11,8 +11,8 @@ when it matters.
 from keras_lr.range_test import suggestions
 from keras_lr.range_test.callback import LRRangeTest
 from keras_lr.range_test.find import find_learning_rate
-from keras_lr.range_test.race import RaceResult
 from keras_lr.range_test.race import choose_learning_rate
+from keras_lr.range_test.race_result import RaceResult
 from keras_lr.range_test.result import RangeTestResult
 from keras_lr.range_test.sweep import sweep_learning_rates
 

@@ -5,125 +5,15 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
 
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
 from keras_lr import snapshot
 from keras_lr.control import rate_controller
+from keras_lr.range_test import traced as traced_test
 from keras_lr.range_test.result import RangeTestResult
 from keras_lr.range_test.suggestions import LossSmoother
 from keras_lr.range_test.sweep import SweepConfig
-
-# The model attribute (outside Keras' tracking) keeping `_TracedTest`.
-_CACHE_ATTRIBUTE = "_keras_lr_range_test"
-
-
-def _capacity(num_steps: int) -> int:
-    """Steps the loss record holds: a power of two (>= 128), so that tests
-    of similar lengths share one trace."""
-    return max(128, 1 << (int(num_steps) - 1).bit_length())
-
-
-class _TracedTest:
-    """What a range test installs on a model, kept there for the next test.
-
-    Tracing the train function costs more than the steps of a short sweep,
-    so the loss record, the recording `compute_loss` and the traced
-    function stay with the model and are installed again by the next test,
-    as long as nothing the graph captured has changed (`matches` compares
-    each by identity; the model's own train function stands for the rate
-    controller, whose every change of shape rebuilds it) and the record is
-    long enough. The sweep itself is the controller's curve, which the
-    next test fills anew in place.
-    """
-
-    def __init__(self, key, capacity: int, strategy):
-        self.key = key
-        self.capacity = int(capacity)
-        with strategy.scope():
-            # The sweep's first optimizer step: the record's column 0.
-            self.start = keras.Variable(
-                0, dtype="int64", trainable=False, name="lr_range_test_start"
-            )
-            # Row 0: the loss of each step, row 1: 1 where a step wrote.
-            # On-read sync: each replica adds its own share and reading
-            # sums them, the way Keras' metric variables work.
-            self.buffer = tf.Variable(
-                np.zeros((2, self.capacity), dtype="float32"),
-                trainable=False,
-                aggregation=tf.VariableAggregation.SUM,
-                synchronization=tf.VariableSynchronization.ON_READ,
-                name="lr_range_test_record",
-            )
-        self.compute_loss = None
-        self.function = None
-        self.traced = False
-
-    @staticmethod
-    def key_of(model, train_function, compute_loss):
-        return (
-            train_function,
-            model.optimizer,
-            getattr(compute_loss, "__func__", compute_loss),
-            model.distribute_strategy,
-            getattr(model, "steps_per_execution", 1),
-            getattr(model, "jit_compile", None),
-            tuple(model.trainable_variables),
-        )
-
-    def matches(self, key, num_steps: int) -> bool:
-        # A record far longer than needed would cost time at every step.
-        fits = num_steps <= self.capacity <= 8 * _capacity(num_steps)
-        return (
-            fits
-            and len(key) == len(self.key)
-            and all(_same(a, b) for a, b in zip(key, self.key))
-        )
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(x is y for x, y in zip(a, b))
-    if a is None or isinstance(a, (bool, int, str)):
-        return a == b
-    return a is b
-
-
-def _recording_compute_loss(compute_loss, iterations, traced):
-    """`compute_loss` that also writes each training step's loss.
-
-    The column of the step is the optimizer's raw step (the position the
-    rate controller's curve is looked up at) minus the sweep's first step.
-    """
-    buffer, start, capacity = traced.buffer, traced.start, traced.capacity
-
-    def recording_compute_loss(*args, **kwargs):
-        loss = compute_loss(*args, **kwargs)
-        if kwargs.get("training", True):
-            traced.traced = True
-            index = ops.cast(iterations, "int32") - ops.cast(start, "int32")
-            row = ops.one_hot(index, capacity, dtype="float32")
-            value = ops.cast(ops.stop_gradient(loss), "float32")
-            buffer.assign_add(ops.stack([row * value, row]))
-        return loss
-
-    return recording_compute_loss
-
-
-def _read(variable) -> np.ndarray:
-    """The value of the loss record, read once per execution.
-
-    Under a distribution strategy the replicas' shares are summed; on one
-    device the bare read op skips `tf.Variable`'s Python layers, which
-    cost more than the read itself and are paid at every step.
-    """
-    if isinstance(variable, tf.distribute.DistributedValues):
-        return variable.numpy()
-    return tf.raw_ops.ReadVariableOp(
-        resource=variable.handle, dtype=variable.dtype
-    ).numpy()
 
 
 def check_compiled(model) -> None:
@@ -343,17 +233,19 @@ class LRRangeTest(keras.callbacks.Callback):
         )
         self._controller = controller
         self._saved_train_function = internals.train_function(model)
-        self._had_own_compute_loss = "compute_loss" in vars(model)
         self._saved_compute_loss = model.compute_loss
+        self._compute_loss_patch = None
         self._installed = True
-        key = _TracedTest.key_of(
+        key = traced_test.TracedTest.key_of(
             model, self._saved_train_function, self._saved_compute_loss
         )
-        traced = vars(model).get(_CACHE_ATTRIBUTE)
+        traced = traced_test.kept_traced_test(model)
         if traced is None or not traced.matches(key, self.num_steps):
             traced = self._new_traced_test(key)
         traced.start.assign(start)
-        model.compute_loss = traced.compute_loss
+        self._compute_loss_patch = internals.set_compute_loss(
+            model, traced.recording_loss
+        )
         if traced.function is None:
             # A new function that sees the recording `compute_loss`; traced
             # on its first call and kept for the next test.
@@ -364,16 +256,15 @@ class LRRangeTest(keras.callbacks.Callback):
 
     def _new_traced_test(self, key):
         model = self.model
-        traced = _TracedTest(
-            key, _capacity(self.num_steps), model.distribute_strategy
+        traced = traced_test.TracedTest(
+            key, traced_test.capacity(self.num_steps), model.distribute_strategy
         )
-        traced.compute_loss = _recording_compute_loss(
+        traced.recording_loss = traced_test.recording_compute_loss(
             self._saved_compute_loss,
             internals.iterations_variable(model.optimizer),
             traced,
         )
-        # Set past Keras' attribute tracking: the record is not a weight.
-        object.__setattr__(model, _CACHE_ATTRIBUTE, traced)
+        traced_test.keep_traced_test(model, traced)
         return traced
 
     def restore(self) -> None:
@@ -390,10 +281,9 @@ class LRRangeTest(keras.callbacks.Callback):
         snapshot.put(self._saved_variables, self._saved_values)
         self._saved_variables = self._saved_values = None
         self._controller.clear_curve()
-        if "compute_loss" in vars(model):
-            del model.compute_loss
-        if self._had_own_compute_loss:
-            model.compute_loss = self._saved_compute_loss
+        if self._compute_loss_patch is not None:
+            internals.restore_compute_loss(model, self._compute_loss_patch)
+            self._compute_loss_patch = None
         internals.set_train_function(model, self._saved_train_function)
 
     def __enter__(self):
@@ -433,7 +323,7 @@ class LRRangeTest(keras.callbacks.Callback):
                 "`train_step` does not call `self.compute_loss` (or "
                 "`self._compute_loss`). Call it there to use the range test."
             )
-        record = _read(self._traced_test.buffer)
+        record = traced_test.read_record(self._traced_test.buffer)
         # Steps past the sweep (`steps_per_execution` overrunning its end)
         # may write too: they are not part of the curve.
         written = min(int(np.count_nonzero(record[1] > 0)), self.num_steps)

@@ -1,69 +1,28 @@
 """`find_learning_rate`: the range test in one call."""
 
-import math
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_lr import _checks
+from keras_lr.range_test import data
 from keras_lr.range_test.callback import LRRangeTest
 from keras_lr.range_test.callback import check_compiled
 from keras_lr.range_test.result import RangeTestResult
 
 
-def _is_array_data(x) -> bool:
-    leaves = keras.tree.flatten(x)
-    return bool(leaves) and all(
-        isinstance(leaf, np.ndarray) or tf.is_tensor(leaf) for leaf in leaves
-    )
-
-
-def _num_samples(*structures) -> int:
-    sizes = {
-        int(leaf.shape[0])
-        for s in structures
-        if s is not None
-        for leaf in keras.tree.flatten(s)
-    }
-    if len(sizes) != 1:
-        raise ValueError(
-            "Arguments `x`, `y` and `sample_weight` must all have the same "
-            f"number of samples. Received sizes: {sorted(sizes)}"
-        )
-    return sizes.pop()
-
-
-def _sweep_indices(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` sample indices: fresh permutations of `range(n)` end to end.
-
-    The sweep crosses epoch ends without a short last batch, and each pass
-    over the data is shuffled anew.
-    """
-    passes = [rng.permutation(n) for _ in range(math.ceil(count / n))]
-    return np.concatenate(passes)[:count]
-
-
-def _take(structure, indices):
-    if structure is None:
-        return None
-    return keras.tree.map_structure(
-        lambda leaf: np.asarray(leaf)[indices], structure
-    )
-
-
 def _data_arguments(x, y, sample_weight, batch_size, num_steps, seed, repeat):
     """The data arguments of `fit` for run `repeat` (see
     `find_learning_rate`)."""
-    if _is_array_data(x):
-        n = _num_samples(x, y, sample_weight)
+    if data.is_array_data(x):
+        n = data.num_samples(x, y, sample_weight)
         rng = np.random.default_rng(None if seed is None else [seed, repeat])
-        indices = _sweep_indices(n, num_steps * batch_size, rng)
+        indices = data.sweep_indices(n, num_steps * batch_size, rng)
         return dict(
-            x=_take(x, indices),
-            y=_take(y, indices),
-            sample_weight=_take(sample_weight, indices),
+            x=data.take(x, indices),
+            y=data.take(y, indices),
+            sample_weight=data.take(sample_weight, indices),
             batch_size=batch_size,
             shuffle=False,
             epochs=1,
@@ -165,8 +124,8 @@ def find_learning_rate(
         diverge_threshold=diverge_threshold,
         warn=False,
     )
-    if _is_array_data(x):
-        _num_samples(x, y, sample_weight)  # fails before any training
+    if data.is_array_data(x):
+        data.num_samples(x, y, sample_weight)  # fails before any training
     saved_stop_training = getattr(model, "stop_training", False)
     saved_history = getattr(model, "history", None)
     runs = []

@@ -4,9 +4,11 @@ References are independent: a NumPy re-run of SGD on a linear model for the
 per-step losses, and plain loops for the divergence rule.
 """
 
+import gc
 import json
 import math
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -14,8 +16,10 @@ import pytest
 import tensorflow as tf
 
 import keras_lr
+from keras_lr._model_state import record
 from keras_lr.control import installed_controller
 from keras_lr.control import rate_controller
+from keras_lr.range_test import traced as traced_test
 
 N, FEATURES, BATCH = 64, 4, 16
 _rng = np.random.default_rng(0)
@@ -449,6 +453,27 @@ def test_a_second_test_on_the_same_model_does_not_trace_again():
     )
     assert longest.losses[0] == longer.losses[0]  # same weights, same batch
     assert_restored(model, before)
+
+
+def test_the_traced_test_is_kept_off_the_model_and_lets_it_go():
+    # Kept in the model's record, not on the model. It refers to the model
+    # (a traced function holds its model), so only the last two models
+    # tested keep one: an earlier model, dropped, is collected.
+    assert traced_test.KEPT_MODELS == 2
+    sweep = dict(batch_size=BATCH, num_steps=20, seed=0)
+    models = []
+    for _ in range(3):
+        models.append(linear_model(keras.optimizers.SGD(0.01)))
+        quietly(keras_lr.find_learning_rate, models[-1], X, Y, **sweep)
+        kept = record(models[-1]).range_test
+        assert kept is not None and kept.function is not None
+        assert not any(v is kept for v in vars(models[-1]).values())
+        assert not [name for name in vars(models[-1]) if "keras_lr" in name]
+    assert record(models[1]).range_test is not None
+    first = weakref.ref(models.pop(0))
+    del kept
+    gc.collect()
+    assert first() is None
 
 
 def test_the_first_test_rebuilds_the_train_function_once():

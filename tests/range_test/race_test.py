@@ -10,11 +10,13 @@ import pytest
 
 import keras_lr
 from keras_lr.range_test import race as race_module
-from keras_lr.range_test.race import bracket
-from keras_lr.range_test.race import candidate_rates
+from keras_lr.range_test.bracket import bracket
+from keras_lr.range_test.bracket import candidate_rates
 from keras_lr.range_test.race import choose_learning_rate
-from keras_lr.range_test.race import rung_plan
+from keras_lr.range_test.race_result import RaceResult
+from keras_lr.range_test.race_runner import RaceRunner
 from keras_lr.range_test.result import RangeTestResult
+from keras_lr.range_test.rungs import rung_plan
 
 # The quadratic: 4 samples x = s * e_i, targets x . w_star, MSE. The loss is
 # (s^2 / 4) * |w - w_star|^2, its Hessian (s^2 / 2) I, so L = s^2 / 2 in
@@ -324,7 +326,7 @@ def test_result_records_the_race_and_round_trips(tmp_path):
     assert result.cost["range_test_steps"] == 40
     path = tmp_path / "race.json"
     result.save_json(path)
-    loaded = race_module.RaceResult.from_dict(json.loads(path.read_text()))
+    loaded = RaceResult.from_dict(json.loads(path.read_text()))
     assert loaded.learning_rate == result.learning_rate
     assert loaded.entries == result.entries
     figure = result.plot(tmp_path / "race.png")
@@ -354,8 +356,10 @@ def test_scores_are_the_held_out_loss_of_the_candidate():
     edge = [w for w in caught if "of the bracket" in str(w.message)]
     assert len(edge) == (result.at_edge is not None)
     entry = result.rung_entries(0)[2]
+    # The race's stream: fresh seeded permutations of the samples, end to
+    # end.
     rng = np.random.default_rng([5, 1])
-    stream = race_module._sweep_indices(len(x), 8 * 16 * 4, rng)
+    stream = np.concatenate([rng.permutation(len(x)) for _ in range(4)])
     indices = stream[: entry["steps"] * 16]
     fresh = digits_model(keras.optimizers.Adam(entry["candidate"]))
     fresh.fit(x[indices], y[indices], batch_size=16, shuffle=False, verbose=0)
@@ -407,7 +411,12 @@ def test_race_same_answer_with_compile_options(compile_kwargs):
 
 
 def test_race_under_mirrored_strategy(two_cpu_strategy):
+    # The same race as on one device: each replica trains on half of each
+    # batch, and the gradients are summed (up to rounding, the same step).
     x, y = blobs()
+    plain = choose_learning_rate(
+        digits_model(), x, y, batch_size=16, budget=96, num_steps=40, seed=0
+    )
     with two_cpu_strategy.scope():
         model = digits_model()
     before = state_of(model)
@@ -415,7 +424,12 @@ def test_race_under_mirrored_strategy(two_cpu_strategy):
         model, x, y, batch_size=16, budget=96, num_steps=40, seed=0
     )
     assert_bitwise(before, state_of(model))
-    assert result.learning_rate in result.candidates
+    assert result.learning_rate == pytest.approx(plain.learning_rate, rel=1e-5)
+    assert len(result.entries) == len(plain.entries)
+    for a, b in zip(plain.entries, result.entries):
+        assert a["candidate"] == pytest.approx(b["candidate"], rel=1e-5)
+        assert (a["rung"], a["steps"]) == (b["rung"], b["steps"])
+        assert a["score"] == pytest.approx(b["score"], rel=1e-3)
 
 
 def test_restored_bitwise_after_an_interrupt(monkeypatch):
@@ -423,7 +437,7 @@ def test_restored_bitwise_after_an_interrupt(monkeypatch):
     model = digits_model(dropout=0.2)
     before = state_of(model)
     calls = {"n": 0}
-    score = race_module._Race.score
+    score = RaceRunner.score
 
     def interrupted(self):
         calls["n"] += 1
@@ -431,7 +445,7 @@ def test_restored_bitwise_after_an_interrupt(monkeypatch):
             raise KeyboardInterrupt
         return score(self)
 
-    monkeypatch.setattr(race_module._Race, "score", interrupted)
+    monkeypatch.setattr(RaceRunner, "score", interrupted)
     with pytest.raises(KeyboardInterrupt):
         choose_learning_rate(
             model, x, y, batch_size=16, budget=96, num_steps=40, seed=0
@@ -496,4 +510,17 @@ def test_dataset_input_needs_validation_data_and_budget():
         num_steps=20,
         seed=0,
     )
-    assert result.learning_rate in result.candidates
+    # A candidate's score is the held-out loss of the same training done
+    # by hand: the dataset's first `steps` batches (repeated as needed),
+    # at the candidate's rate, from the model's start; in a later rung,
+    # from where its last share ended.
+    first = result.rung_entries(0)[2]
+    last = result.rung_entries(result.rungs - 1)[0]
+    assert result.rungs > 1 and last["steps"] > int(dataset.cardinality())
+    for entry in (first, last):
+        fresh = digits_model(keras.optimizers.Adam(entry["candidate"]))
+        fresh.fit(
+            dataset.repeat().take(entry["steps"]), shuffle=False, verbose=0
+        )
+        expected = fresh.evaluate(dataset, verbose=0)
+        assert entry["score"] == pytest.approx(expected, rel=1e-5)
