@@ -37,9 +37,12 @@ from keras_lr_experiments.names import PARTS
 from keras_lr_experiments.settings import RANGE_TEST
 
 # Standard library only, like the modules above: no TensorFlow, no Ray.
-from keras_lr_experiments.tune import HYPERPARAMETERS as TUNE_HYPERPARAMETERS
-from keras_lr_experiments.tune import SCHEDULERS as TUNE_SCHEDULERS
-from keras_lr_experiments.tune import STUDY as TUNE_DEFAULTS
+from keras_lr_experiments.tune.space import (
+    HYPERPARAMETERS as TUNE_HYPERPARAMETERS,
+)
+from keras_lr_experiments.tune.space import SCHEDULERS as TUNE_SCHEDULERS
+from keras_lr_experiments.tune.space import SCHEDULES as TUNE_SCHEDULES
+from keras_lr_experiments.tune.space import STUDY as TUNE_DEFAULTS
 
 DEFAULT_EPOCHS = 20
 DEFAULT_SEEDS = [0, 1, 2]
@@ -297,7 +300,7 @@ def _add_tune_parser(commands) -> None:
     )
     tune.add_argument(
         "--schedule",
-        choices=("constant", "warmup_cosine"),
+        choices=TUNE_SCHEDULES,
         default="constant",
         help="the rate PBT scales: constant (default), or one epoch of "
         "warmup then cosine decay, peaking at the trial's rate",
@@ -476,7 +479,7 @@ def _find(args) -> int:
 
 
 def _tune(args) -> int:
-    from keras_lr_experiments import tune
+    from keras_lr_experiments.tune import study
 
     settings = {
         "epochs": args.epochs,
@@ -488,7 +491,7 @@ def _tune(args) -> int:
     }
     command = "keras-lr " + " ".join(args.argv)
     if args.study:
-        tune.study(
+        study.study(
             seeds=list(dict.fromkeys(args.seeds)),
             out=args.out,
             address=args.address,
@@ -499,7 +502,7 @@ def _tune(args) -> int:
         )
         print(f"wrote {args.out / 'results.md'}")
         return 0
-    tune.run_one(
+    study.run_one(
         args.scheduler,
         seed=args.seed,
         out=args.out,
