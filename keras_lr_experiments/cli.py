@@ -12,8 +12,8 @@ keras-lr tune [--scheduler pbt|asha] [--population 4] [--epochs 12]
               [--address HOST:PORT] [--out tune_runs] [--study --seeds ...]
 ```
 
-It lives in `keras_lr_experiments`, with the reproduction it runs, apart
-from the library core; `keras_lr/__main__.py` only calls `main`.
+It lives in `keras_lr_experiments`, with the reproduction it runs, in a
+package of its own apart from the library.
 
 The command line answers at once: this module imports no TensorFlow (its
 imports, `names`, `settings`, `errors` and `_files`, import only the

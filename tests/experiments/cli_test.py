@@ -179,7 +179,8 @@ def test_bad_argument_is_one_line_on_stderr(tmp_path, argv, expected):
 
 def test_console_script_runs_this_main():
     tomllib = pytest.importorskip("tomllib")
-    with open(Path(ROOT) / "pyproject.toml", "rb") as handle:
+    app = Path(ROOT) / "keras_lr_experiments" / "pyproject.toml"
+    with open(app, "rb") as handle:
         scripts = tomllib.load(handle)["project"]["scripts"]
     module, function = scripts["keras-lr"].split(":")
     assert module == "keras_lr_experiments.cli"
