@@ -3,7 +3,7 @@
 ```
 keras-lr reproduce [--dataset digits|stanford_dogs] [--data-dir PATH]
                    [--epochs N] [--seeds 0 1 2] [--batch-size B]
-                   [--out saved_runs] [--parts lr optimizers fair]
+                   [--out runs] [--parts lr optimizers fair]
                    [--optimizers ...] [--quick] [--quiet]
 keras-lr find [--dataset ...] [--data-dir PATH] [--optimizer adam]
               [--out range_test] ...
@@ -22,6 +22,10 @@ every check that needs no TensorFlow runs before it is imported: the
 names of data sets, parts and optimizers, the numbers, `--data-dir`
 (a folder with at least two classes) and `--out` (writable). Bad input
 ends with one line on stderr and exit code 2, before anything is written.
+
+Every default `--out` is a folder git ignores (`runs`, `runs/quick`,
+`range_test`, `tune_runs`): the committed results in `saved_runs/` are
+written only when `--out` names them.
 """
 
 import argparse
@@ -49,6 +53,10 @@ DEFAULT_SEEDS = [0, 1, 2]
 QUICK_EPOCHS = 2
 QUICK_SEEDS = [0]
 QUICK_RANGE_TEST_STEPS = 20
+# Apart from a full run's folder: a check does not mix its 2-epoch runs
+# into it.
+DEFAULT_OUT = Path("runs")
+QUICK_OUT = DEFAULT_OUT / "quick"
 DEFAULT_RANGE_TEST_STEPS = RANGE_TEST["num_steps"]
 DEFAULT_RANGE_TEST_REPEATS = RANGE_TEST["repeats"]
 
@@ -160,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--out",
         type=Path,
-        default=Path("saved_runs"),
-        help="default saved_runs",
+        default=None,
+        help=f"default {DEFAULT_OUT} ({QUICK_OUT} with --quick); the "
+        "committed results are in saved_runs",
     )
     reproduce.add_argument(
         "--parts",
@@ -525,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
         when interrupted.
     """
     args = build_parser().parse_args(argv)
+    if args.out is None:
+        args.out = QUICK_OUT if args.quick else DEFAULT_OUT
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         check_arguments(args)
