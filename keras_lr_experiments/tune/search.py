@@ -67,27 +67,35 @@ def _import_path() -> str:
     return os.pathsep.join(dict.fromkeys(p for p in folders if p))
 
 
-def _tuner(trainable_config, scheduler, storage_path, name, samples, fail):
+def _fit(
+    rates, scheduler, storage_path, name: str, max_failures: int, **trial
+) -> list[dict]:
+    """One trial per rate (Ray's grid search, `trial` the rest of each
+    `trial_config`) under `scheduler`; returns the trials."""
     from ray import tune
 
-    return tune.Tuner(
+    storage_path = os.path.abspath(os.fspath(storage_path))
+    config = trial_config(1e-3, marker_dir=storage_path, **trial)
+    config["learning_rate"] = tune.grid_search([float(r) for r in rates])
+    tuner = tune.Tuner(
         tune.with_resources(train_digits, {"cpu": 1}),
-        param_space=trainable_config,
+        param_space=config,
         tune_config=tune.TuneConfig(
             scheduler=scheduler,
-            num_samples=samples,
+            num_samples=1,
             metric=METRIC if scheduler is None else None,
             mode=MODE if scheduler is None else None,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=os.path.abspath(os.fspath(storage_path)),
-            failure_config=tune.FailureConfig(max_failures=fail),
+            storage_path=storage_path,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             verbose=0,
         ),
     )
+    return results.read_trials(tuner.fit())
 
 
 def run_pbt(
@@ -139,20 +147,18 @@ def run_pbt(
         perturbation_factors=perturbation_factors,
         synch=synch,
     )
-    config = trial_config(
-        1e-3,
+    return _fit(
+        initial_rates,
+        scheduler,
+        storage_path,
+        name,
+        max_failures,
         epochs=epochs,
         seed=seed,
         schedule=schedule,
         plateau=plateau,
         kill_at=kill_at,
-        marker_dir=os.path.abspath(os.fspath(storage_path)),
     )
-    config["learning_rate"] = tune.grid_search(
-        [float(r) for r in initial_rates]
-    )
-    tuner = _tuner(config, scheduler, storage_path, name, 1, max_failures)
-    return results.read_trials(tuner.fit())
 
 
 def run_asha(
@@ -167,7 +173,6 @@ def run_asha(
 ) -> list[dict]:
     """ASHA (successive halving) over the rate with Ray's `ASHAScheduler`:
     the budgeted trial and error."""
-    from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
     scheduler = ASHAScheduler(
@@ -183,10 +188,9 @@ def run_asha(
     rng = random.Random(seed)
     rates = asha_rates(samples)
     rng.shuffle(rates)
-    config = trial_config(1e-3, epochs=epochs, seed=seed)
-    config["learning_rate"] = tune.grid_search(rates)
-    tuner = _tuner(config, scheduler, storage_path, name, 1, 0)
-    return results.read_trials(tuner.fit())
+    return _fit(
+        rates, scheduler, storage_path, name, 0, epochs=epochs, seed=seed
+    )
 
 
 def run_grid(
@@ -202,20 +206,18 @@ def run_grid(
     max_failures: int = 0,
 ) -> list[dict]:
     """Each fixed rate for the whole run (Ray's default FIFO scheduler)."""
-    from ray import tune
-
-    config = trial_config(
-        1e-3,
+    return _fit(
+        rates,
+        None,
+        storage_path,
+        name,
+        max_failures,
         epochs=epochs,
         seed=seed,
         schedule=schedule,
         plateau=plateau,
         kill_at=kill_at,
-        marker_dir=os.path.abspath(os.fspath(storage_path)),
     )
-    config["learning_rate"] = tune.grid_search([float(r) for r in rates])
-    tuner = _tuner(config, None, storage_path, name, 1, max_failures)
-    return results.read_trials(tuner.fit())
 
 
 def run_search(
