@@ -13,7 +13,9 @@ Every run feeds the same `keras_lr.data.GrowingBatchLoader` (seeded
 shuffling; through `loader.as_dataset()` unless `--input loader`),
 evaluates on a held-out test split after every epoch, and counts
 parameter updates. Writes config.json, history.csv, summary.json,
-two plots and README.md to `--out`.
+two plots and README.md to `--out` (default runs/batch_growth, which git
+ignores); a README.md already there keeps what was written into it by
+hand, from its first `## ` heading on. The committed results:
 
     PYTHONPATH=. python examples/batch_growth.py --out saved_runs/batch_growth
 
@@ -260,6 +262,18 @@ def plot(rows, args, out):
         plt.close(fig)
 
 
+def hand_written(path) -> str:
+    """The part of the README at `path` written by hand: from its first
+    `## ` heading on (the generated part has none); "" if there is none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    at = text.find("\n## ")
+    return "" if at < 0 else text[at + 1 :]
+
+
 def write_readme(summary, args, command, total_wall, out):
     lines = [
         "# Batch-size growth vs learning-rate decay on sklearn digits",
@@ -311,13 +325,16 @@ def write_readme(summary, args, command, total_wall, out):
         "figures).",
         "",
     ]
-    with open(os.path.join(out, "README.md"), "w") as f:
-        f.write("\n".join(lines))
+    path = os.path.join(out, "README.md")
+    kept = hand_written(path)
+    text = "\n".join(lines) + ("\n" + kept if kept else "")
+    with open(path, "w") as f:
+        f.write(text)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="saved_runs/batch_growth")
+    parser.add_argument("--out", default="runs/batch_growth")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--milestones", type=int, nargs="+", default=[10, 20])
@@ -342,6 +359,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.max_batch_size != "auto":
         args.max_batch_size = int(args.max_batch_size)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     command = "PYTHONPATH=. python examples/batch_growth.py " + " ".join(
         sys.argv[1:] if argv is None else argv

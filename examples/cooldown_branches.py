@@ -6,7 +6,8 @@ times and decays the rate (1-sqrt shape, to 0) over 1, 3 and 6 epochs.
 For comparison, the same total lengths are trained from scratch with the
 same stable phase and `keras_lr.callbacks.AnytimeCooldown` (a WSD run per
 length), and with a cosine decay over the whole run. Writes results.md,
-history.csv and cooldown_branches.png to `--out`.
+history.csv and cooldown_branches.png to `--out` (default
+runs/cooldown_branches, which git ignores). The committed results:
 
     PYTHONPATH=. python examples/cooldown_branches.py \
         --out saved_runs/cooldown_branches
@@ -81,10 +82,14 @@ def rows(run, history, first_epoch):
     ]
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="saved_runs/cooldown_branches")
-    args = parser.parse_args()
+    parser.add_argument("--out", default="runs/cooldown_branches")
+    return parser.parse_args(argv)
+
+
+def main():
+    args = parse_args()
     os.makedirs(args.out, exist_ok=True)
     began = time.perf_counter()
     x, x_test, y, y_test = load()
@@ -216,8 +221,7 @@ def write_results(out, summary, wall, steps):
         "Command (from the repository root):",
         "",
         "```",
-        "PYTHONPATH=. python examples/cooldown_branches.py "
-        "--out saved_runs/cooldown_branches",
+        f"PYTHONPATH=. python examples/cooldown_branches.py --out {out}",
         "```",
         "",
         f"MLP 64-64-10, SGD(momentum=0.9), stable rate {RATE}, batch {BATCH} "

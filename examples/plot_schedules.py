@@ -1,9 +1,12 @@
-"""Draws the whole schedule family into docs/schedules.png (~1.5 min, 2 CPUs).
+"""Draws the whole schedule family into one figure (~1.5 min, 2 CPUs).
 
-Run: python examples/plot_schedules.py [output.png]
+Run: python examples/plot_schedules.py [output.png]; the default,
+runs/schedules.png, is ignored by git. The README's figure:
+python examples/plot_schedules.py docs/schedules.png
 """
 
-import sys
+import argparse
+import os
 
 import keras
 import matplotlib.pyplot as plt
@@ -84,8 +87,15 @@ def plot_cooldown_shapes(ax):
     ax.legend(fontsize=7)
 
 
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default="runs/schedules.png")
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    path = sys.argv[1] if len(sys.argv) > 1 else "docs/schedules.png"
+    path = parse_args().out
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     figure, axes = plt.subplots(3, 2, figsize=(12, 10.5))
     for ax, (title, family) in zip(axes.flat, PANELS.items()):
         for label, schedule in family.items():

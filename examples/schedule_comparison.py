@@ -11,7 +11,8 @@ schedule, the same number of steps and the same peak rate, 3 seeds:
   its averaged weights by `keras_lr.callbacks.SwapScheduleFreeWeights`.
 
 Writes `results.md`, `history.csv`, `summary.json` and `curves.png` to
-`--out`.
+`--out` (default runs/schedule_comparison, which git ignores). The
+committed results:
 
     PYTHONPATH=$PWD python examples/schedule_comparison.py \
         --out saved_runs/schedule_comparison
@@ -152,15 +153,19 @@ def plot(rows, rates, out):
     plt.close(fig)
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="saved_runs/schedule_comparison")
+    parser.add_argument("--out", default="runs/schedule_comparison")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--peak", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     data = digits()
     rows, summary, rates = [], {}, {}

@@ -1,7 +1,15 @@
-"""`python -m keras_lr ...`: the `keras-lr` command line (which starts
-faster as `keras-lr` or `python -m keras_lr_experiments`: importing
-`keras_lr` imports TensorFlow)."""
+"""`python -m keras_lr`: says where the `keras-lr` command line is.
 
-from keras_lr_experiments.cli import main
+The command line belongs to the reproduction app, `keras_lr_experiments`,
+a package of its own that this library does not import or ship.
+"""
 
-raise SystemExit(main())
+import sys
+
+print(
+    "keras_lr is a library without a command line of its own. The "
+    "keras-lr command (also python -m keras_lr_experiments) comes with "
+    'the reproduction app: pip install -e ".[repro]" in the repository.',
+    file=sys.stderr,
+)
+raise SystemExit(2)

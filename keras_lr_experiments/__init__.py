@@ -5,14 +5,15 @@ breeds with Adam at three learning rates, then with five optimizers all at
 LR 0.001. This package re-runs both comparisons over several seeds and adds
 a fair third one where each optimizer gets the rate our range test picks.
 
-The reproduction lives here, apart from the library core: it uses only
-the public API of `keras_lr` and of Keras. Importing this package (and
-`cli`, `names`, `settings`, `errors`, `_files`, `progress`, `plan`)
-imports no TensorFlow, so the command line parses and checks its
-arguments before TensorFlow loads.
+The reproduction lives here, apart from the library: a package of its
+own (this folder's pyproject.toml), not in the keras-lr wheel, that uses
+only the public API of `keras_lr` and of Keras. Importing this package
+(and `cli`, `names`, `settings`, `errors`, `_files`, `progress`, `plan`,
+`tune.space`) imports no TensorFlow, so the command line parses and
+checks its arguments before TensorFlow loads.
 
 Modules:
-    cli: the `keras-lr` command line (`python -m keras_lr`).
+    cli: the `keras-lr` command line (`python -m keras_lr_experiments`).
     names: the data set, part and optimizer names the command accepts.
     settings: `Settings`, what a reproduction runs, and the range test's
         defaults.
@@ -26,4 +27,5 @@ Modules:
     progress: the progress lines, with time left.
     environment: versions and hardware for each run's summary.
     report: tables and plots per experiment.
+    tune: PBT and ASHA over the digits model's rate (`keras-lr tune`).
 """

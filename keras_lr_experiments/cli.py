@@ -3,7 +3,7 @@
 ```
 keras-lr reproduce [--dataset digits|stanford_dogs] [--data-dir PATH]
                    [--epochs N] [--seeds 0 1 2] [--batch-size B]
-                   [--out saved_runs] [--parts lr optimizers fair]
+                   [--out runs] [--parts lr optimizers fair]
                    [--optimizers ...] [--quick] [--quiet]
 keras-lr find [--dataset ...] [--data-dir PATH] [--optimizer adam]
               [--out range_test] ...
@@ -12,8 +12,8 @@ keras-lr tune [--scheduler pbt|asha] [--population 4] [--epochs 12]
               [--address HOST:PORT] [--out tune_runs] [--study --seeds ...]
 ```
 
-It lives in `keras_lr_experiments`, with the reproduction it runs, apart
-from the library core; `keras_lr/__main__.py` only calls `main`.
+It lives in `keras_lr_experiments`, with the reproduction it runs, in a
+package of its own apart from the library.
 
 The command line answers at once: this module imports no TensorFlow (its
 imports, `names`, `settings`, `errors` and `_files`, import only the
@@ -22,6 +22,10 @@ every check that needs no TensorFlow runs before it is imported: the
 names of data sets, parts and optimizers, the numbers, `--data-dir`
 (a folder with at least two classes) and `--out` (writable). Bad input
 ends with one line on stderr and exit code 2, before anything is written.
+
+Every default `--out` is a folder git ignores (`runs`, `runs/quick`,
+`range_test`, `tune_runs`): the committed results in `saved_runs/` are
+written only when `--out` names them.
 """
 
 import argparse
@@ -37,15 +41,22 @@ from keras_lr_experiments.names import PARTS
 from keras_lr_experiments.settings import RANGE_TEST
 
 # Standard library only, like the modules above: no TensorFlow, no Ray.
-from keras_lr_experiments.tune import HYPERPARAMETERS as TUNE_HYPERPARAMETERS
-from keras_lr_experiments.tune import SCHEDULERS as TUNE_SCHEDULERS
-from keras_lr_experiments.tune import STUDY as TUNE_DEFAULTS
+from keras_lr_experiments.tune.space import (
+    HYPERPARAMETERS as TUNE_HYPERPARAMETERS,
+)
+from keras_lr_experiments.tune.space import SCHEDULERS as TUNE_SCHEDULERS
+from keras_lr_experiments.tune.space import SCHEDULES as TUNE_SCHEDULES
+from keras_lr_experiments.tune.space import STUDY as TUNE_DEFAULTS
 
 DEFAULT_EPOCHS = 20
 DEFAULT_SEEDS = [0, 1, 2]
 QUICK_EPOCHS = 2
 QUICK_SEEDS = [0]
 QUICK_RANGE_TEST_STEPS = 20
+# Apart from a full run's folder: a check does not mix its 2-epoch runs
+# into it.
+DEFAULT_OUT = Path("runs")
+QUICK_OUT = DEFAULT_OUT / "quick"
 DEFAULT_RANGE_TEST_STEPS = RANGE_TEST["num_steps"]
 DEFAULT_RANGE_TEST_REPEATS = RANGE_TEST["repeats"]
 
@@ -157,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--out",
         type=Path,
-        default=Path("saved_runs"),
-        help="default saved_runs",
+        default=None,
+        help=f"default {DEFAULT_OUT} ({QUICK_OUT} with --quick); the "
+        "committed results are in saved_runs",
     )
     reproduce.add_argument(
         "--parts",
@@ -297,7 +309,7 @@ def _add_tune_parser(commands) -> None:
     )
     tune.add_argument(
         "--schedule",
-        choices=("constant", "warmup_cosine"),
+        choices=TUNE_SCHEDULES,
         default="constant",
         help="the rate PBT scales: constant (default), or one epoch of "
         "warmup then cosine decay, peaking at the trial's rate",
@@ -476,7 +488,7 @@ def _find(args) -> int:
 
 
 def _tune(args) -> int:
-    from keras_lr_experiments import tune
+    from keras_lr_experiments.tune import study
 
     settings = {
         "epochs": args.epochs,
@@ -488,7 +500,7 @@ def _tune(args) -> int:
     }
     command = "keras-lr " + " ".join(args.argv)
     if args.study:
-        tune.study(
+        study.study(
             seeds=list(dict.fromkeys(args.seeds)),
             out=args.out,
             address=args.address,
@@ -499,7 +511,7 @@ def _tune(args) -> int:
         )
         print(f"wrote {args.out / 'results.md'}")
         return 0
-    tune.run_one(
+    study.run_one(
         args.scheduler,
         seed=args.seed,
         out=args.out,
@@ -522,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
         when interrupted.
     """
     args = build_parser().parse_args(argv)
+    if args.out is None:
+        args.out = QUICK_OUT if args.quick else DEFAULT_OUT
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         check_arguments(args)

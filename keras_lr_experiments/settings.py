@@ -45,7 +45,7 @@ class Settings:
     epochs: int = 20
     batch_size: int = 32
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
-    out: Path = Path("saved_runs")
+    out: Path = Path("runs")
     parts: list[str] = dataclasses.field(default_factory=lambda: list(PARTS))
     optimizers: list[str] = dataclasses.field(
         default_factory=lambda: list(OPTIMIZERS)

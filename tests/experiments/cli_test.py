@@ -7,6 +7,7 @@ show) and check that parsing and the checks that need no TensorFlow run
 without importing it.
 """
 
+import argparse
 import importlib
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 
 from keras_lr_experiments import cli
 from keras_lr_experiments import optimizers
+from tests.repository import git_ignores
 
 ROOT = str(Path(__file__).resolve().parents[2])
 HEAVY = {"tensorflow", "keras"}
@@ -179,7 +181,8 @@ def test_bad_argument_is_one_line_on_stderr(tmp_path, argv, expected):
 
 def test_console_script_runs_this_main():
     tomllib = pytest.importorskip("tomllib")
-    with open(Path(ROOT) / "pyproject.toml", "rb") as handle:
+    app = Path(ROOT) / "keras_lr_experiments" / "pyproject.toml"
+    with open(app, "rb") as handle:
         scripts = tomllib.load(handle)["project"]["scripts"]
     module, function = scripts["keras-lr"].split(":")
     assert module == "keras_lr_experiments.cli"
@@ -397,3 +400,40 @@ def test_tune_asha_writes_the_trials(capsys, tmp_path):
     epochs = sorted(len(t["history"]) for t in trials)
     assert epochs[-1] == 2 and epochs[0] >= 1
     assert "asha seed 0: 3 trials, " in stdout
+
+
+@pytest.mark.parametrize(
+    "argv, default",
+    [
+        (["reproduce"], "runs"),
+        (["reproduce", "--quick"], "runs/quick"),
+        (["reproduce", "--out", "saved_runs"], "saved_runs"),
+    ],
+)
+def test_reproduce_writes_committed_results_only_when_named(
+    capsys, tmp_path, monkeypatch, argv, default
+):
+    # `--quick` once wrote its 2-epoch runs into the committed saved_runs/.
+    from keras_lr_experiments import runner
+
+    seen = {}
+    monkeypatch.setattr(
+        runner, "reproduce", lambda data, settings: seen.update(vars(settings))
+    )
+    monkeypatch.setattr(
+        cli, "_load_data", lambda args: argparse.Namespace(name="digits")
+    )
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, *argv, "--parts", "lr")
+    assert code == 0, err
+    assert seen["out"] == Path(default)
+    assert git_ignores(seen["out"] / "a_run") == (default != "saved_runs")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["reproduce", "find", "tune"])
+def test_every_default_output_folder_is_git_ignored(command):
+    args = cli.build_parser().parse_args([command])
+    out = args.out if args.out is not None else cli.DEFAULT_OUT
+    assert not out.is_absolute()
+    assert git_ignores(out / "results.md"), out

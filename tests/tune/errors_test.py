@@ -11,7 +11,6 @@ import pytest
 
 import keras_lr
 import keras_lr.tune
-from keras_lr_experiments import tune as digits_tune
 
 
 def test_unknown_mutation_name_is_named():
@@ -33,19 +32,6 @@ def test_empty_or_non_dict_mutations():
         keras_lr.tune.check_mutations({}, ["learning_rate"])
     with pytest.raises(TypeError, match="must be a dict"):
         keras_lr.tune.check_mutations(["learning_rate"], ["learning_rate"])
-
-
-def test_run_pbt_rejects_unknown_mutation_before_starting(tmp_path):
-    with pytest.raises(ValueError, match=r"\['lr'\]"):
-        digits_tune.run_pbt(
-            population=2,
-            epochs=4,
-            perturbation_interval=2,
-            seed=0,
-            storage_path=tmp_path,
-            mutations=("lr",),
-        )
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("interval", [4, 10])

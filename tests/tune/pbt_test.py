@@ -1,19 +1,25 @@
 """PBT and a SIGKILLed trial on Ray Tune, run for real (Ray local, 2 CPUs).
 
-Both runs train the reproduction's digits MLP (43 steps an epoch at batch
-32) under Adam with one epoch of linear warmup then cosine decay, plus
-`ReduceLROnPlateau` and `BatchSizeScheduler` (the loader), so that every
-kind of keras_lr state goes through the checkpoints.
+Both runs train a digits MLP (64-64-10; 1,347 digits, 43 steps an epoch
+at batch 32; 450 to validate) under Adam with one epoch of linear warmup
+then cosine decay, plus `ReduceLROnPlateau` and `BatchSizeScheduler` (the
+loader), so that every kind of keras_lr state goes through
+`keras_lr.tune.ReportAndCheckpoint`'s checkpoints. The trial and the
+searches are written here on keras_lr and Ray alone.
 """
 
 import json
 import math
 import os
+import random
+import signal
 
 import pytest
 
-from keras_lr_experiments import tune as digits_tune
+from tests.repository import ROOT
 
+TRAIN = 1347
+BATCH = 32
 STEPS = 43  # ceil(1347 / 32)
 EPOCHS = 4
 
@@ -28,15 +34,164 @@ def closed_form(step: int, peak: float, epochs: int = EPOCHS) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
+def _kill_once(epoch_at: int, batch_at: int, marker: str):
+    """A callback that SIGKILLs its process at (epoch, batch), 0-based,
+    the first time any trial gets there (`marker` records it)."""
+    import keras
+
+    class KillOnce(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if (self._epoch, batch) != (epoch_at, batch_at):
+                return
+            try:
+                handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.close(handle)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return KillOnce()
+
+
+def train(config: dict) -> None:
+    """The Ray Tune function: the MLP at `config["learning_rate"]` (the
+    schedule's peak), reported and checkpointed every epoch."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    import keras_lr
+    import keras_lr.tune
+
+    # An actor Ray reuses keeps the previous trial's graphs.
+    keras.backend.clear_session()
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    keras.utils.set_random_seed(config["seed"])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    schedule = keras_lr.schedules.CosineDecay(
+        0.0,
+        decay_steps=STEPS * (EPOCHS - 1),
+        warmup_target=float(config["learning_rate"]),
+        warmup_steps=STEPS,
+    )
+    model.compile(
+        keras.optimizers.Adam(schedule),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    loader = keras_lr.data.GrowingBatchLoader(
+        x[:TRAIN], y[:TRAIN], batch_size=BATCH, seed=config["seed"]
+    )
+    callbacks = [
+        keras_lr.callbacks.BatchSizeScheduler(
+            loader, lambda epoch, size: BATCH, max_batch_size=None
+        ),
+        keras_lr.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=1
+        ),
+    ]
+    if config["kill_at"]:
+        callbacks.append(_kill_once(*config["kill_at"], config["marker"]))
+    callbacks.append(keras_lr.tune.ReportAndCheckpoint(config))
+    model.fit(
+        loader.as_dataset(),
+        steps_per_epoch=loader.steps_per_epoch,
+        epochs=EPOCHS,
+        shuffle=False,
+        validation_data=(x[TRAIN:], y[TRAIN:]),
+        verbose=0,
+        callbacks=callbacks,
+    )
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     import ray
 
-    digits_tune.start_ray(None, num_cpus=2)
+    env_vars = {
+        # The trials import this module and keras_lr from this checkout.
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+        ),
+        # Ray reuses a trial's process once the previous function has
+        # stopped, at its next report: allow an epoch on a busy machine,
+        # not Ray's 2 s.
+        "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120",
+    }
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": env_vars},
+    )
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _trial(result) -> dict:
+    """A trial's id, folder, error and reports in order, from Ray's
+    progress.csv (appended to across restarts and exploits)."""
+    import pandas
+
+    rows = pandas.read_csv(
+        os.path.join(result.path, "progress.csv"), keep_default_na=False
+    ).to_dict("records")
+    return {
+        "trial_id": rows[0]["trial_id"],
+        "path": result.path,
+        "error": None if result.error is None else str(result.error),
+        "history": rows,
+    }
+
+
+def search(
+    storage, rates, scheduler=None, kill_at=None, max_failures=0
+) -> list[dict]:
+    """One trial per rate, under `scheduler` (Ray's FIFO if None)."""
+    from ray import tune
+
+    config = {
+        "learning_rate": tune.grid_search([float(r) for r in rates]),
+        "seed": 0,
+        "kill_at": kill_at,
+        "marker": os.path.join(storage, "killed"),
+    }
+    tuner = tune.Tuner(
+        tune.with_resources(train, {"cpu": 1}),
+        param_space=config,
+        tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name="search",
+            storage_path=str(storage),
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            verbose=0,
+        ),
+    )
+    return [_trial(result) for result in tuner.fit()]
+
+
+def exploits(trial: dict) -> list[dict]:
+    """The restores of a trial from another trial's checkpoint."""
+    seen = {}
+    for row in trial["history"]:
+        donor = row["restored_from_trial"]
+        if donor and donor != trial["trial_id"]:
+            key = (donor, row["restored_from_epoch"])
+            seen.setdefault(key, {"donor": donor, "epoch": key[1]})
+    return list(seen.values())
 
 
 def _checkpoints(trial: dict) -> dict[int, dict]:
@@ -57,25 +212,29 @@ def _checkpoints(trial: dict) -> dict[int, dict]:
 def test_exploit_continues_from_the_donors_exact_state(ray_local, tmp_path):
     # Two trials, one far too slow; at epoch 2 the worse takes the
     # better's checkpoint and twice its rate (factor fixed, no resampling).
-    trials = digits_tune.run_pbt(
-        population=2,
-        epochs=EPOCHS,
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    # PBT's explore draws from Python's `random`.
+    random.seed(0)
+    pbt = PopulationBasedTraining(
+        time_attr="epoch",
+        metric="val_loss",
+        mode="min",
         perturbation_interval=2,
-        seed=0,
-        storage_path=tmp_path,
-        initial_rates=[0.01, 0.0003],
-        schedule="warmup_cosine",
-        plateau=True,
+        hyperparam_mutations={"learning_rate": tune.loguniform(1e-4, 1e-1)},
         quantile_fraction=0.5,
-        perturbation_factors=(2.0, 2.0),
         resample_probability=0.0,
+        perturbation_factors=(2.0, 2.0),
+        synch=True,
     )
+    trials = search(tmp_path, [0.01, 0.0003], scheduler=pbt)
     assert [t["error"] for t in trials] == [None, None]
     by_id = {t["trial_id"]: t for t in trials}
-    exploited = [t for t in trials if digits_tune.exploits(t)]
+    exploited = [t for t in trials if exploits(t)]
     assert len(exploited) == 1
     trial = exploited[0]
-    (event,) = digits_tune.exploits(trial)
+    (event,) = exploits(trial)
     donor = by_id[event["donor"]]
     assert event["epoch"] == 2
 
@@ -152,16 +311,7 @@ def test_sigkilled_trial_resumes_from_its_last_checkpoint(ray_local, tmp_path):
     # Two identical trials; the first to reach batch 10 of epoch 3 kills
     # its own process with SIGKILL. Ray restarts it from its epoch-2
     # checkpoint; it must end exactly as its twin that was never killed.
-    trials = digits_tune.run_grid(
-        rates=[0.01, 0.01],
-        epochs=EPOCHS,
-        seed=0,
-        storage_path=tmp_path,
-        schedule="warmup_cosine",
-        plateau=True,
-        kill_at=[2, 10],
-        max_failures=1,
-    )
+    trials = search(tmp_path, [0.01, 0.01], kill_at=[2, 10], max_failures=1)
     assert (tmp_path / "killed").exists()
     assert [t["error"] for t in trials] == [None, None]
     restarted = [
@@ -182,36 +332,3 @@ def test_sigkilled_trial_resumes_from_its_last_checkpoint(ray_local, tmp_path):
         ], key
     final = _checkpoints(killed)[4]["state"]["callbacks"]
     assert final == _checkpoints(twin)[4]["state"]["callbacks"]
-
-
-def test_cli_run_keeps_rays_files_in_storage(ray_local, tmp_path):
-    from keras_lr_experiments import cli
-
-    out, storage = tmp_path / "out", tmp_path / "storage"
-    code = cli.main(
-        [
-            "tune",
-            "--population",
-            "2",
-            "--epochs",
-            "2",
-            "--perturbation-interval",
-            "1",
-            "--out",
-            str(out),
-            "--storage",
-            str(storage),
-        ]
-    )
-    assert code == 0
-    assert sorted(os.listdir(out)) == [
-        "population_lr_seed0.png",
-        "trials_pbt_seed0.json",
-    ]
-    assert os.listdir(storage) == ["pbt_seed0"]
-    with open(out / "trials_pbt_seed0.json") as file:
-        trials = json.load(file)
-    assert len(trials) == 2
-    for trial in trials:
-        assert trial["error"] is None
-        assert [r["epoch"] for r in trial["history"]] == [1, 2]
