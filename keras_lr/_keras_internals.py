@@ -11,9 +11,45 @@ does each of these here, once; `INTERNALS` lists them, and
 `tests/keras_internals_test.py` checks that each still exists (and that no
 other module uses them), so a Keras upgrade that removes one fails there
 first, by name.
+
+Some reliances are behaviours, not names: the order in which Keras calls
+something, or what it passes. `BEHAVIOURS` lists each, with the module that
+relies on it; `tests/keras_internals_test.py` has one test per behaviour
+(`test_behaviour_<name>`) that fails when Keras changes it, and
+`tests/undeclared_internals_test.py` scans the package for private uses
+outside this module.
 """
 
 import keras
+
+# name: (the module relying on it, what Keras does that it relies on).
+BEHAVIOURS = {
+    "optimizer_reads_hyperparameters_in_update": (
+        "keras_lr/control/momentum.py",
+        "SGD and the Adam family read `self.momentum` / `self.beta_1` "
+        "inside the traced update step (converted to a tensor there), so "
+        "a float that converts to a scheduled tensor follows the step.",
+    ),
+    "learning_rate_property_calls_the_rate_slot": (
+        "keras_lr/control/controller.py",
+        "`optimizer.learning_rate` calls a callable rate slot, both in the "
+        "update step and when a user reads it, so the controller decides "
+        "what a read outside the train function gives.",
+    ),
+    "optimizer_saving_walks_its_attributes": (
+        "keras_lr/control/controller.py",
+        "Keras' saving writes a layer held in an optimizer attribute with "
+        "the optimizer's variables (the controller's multiplier).",
+    ),
+    "fit_reduces_nested_values": (
+        "keras_lr/distribute.py",
+        "Under a strategy, `fit` calls `strategy.reduce` with the first "
+        "batch as a nested structure when it builds the model, and under "
+        "a multi-worker strategy with each step's scalar metrics and "
+        "`axis=0`; TensorFlow's multi-worker `reduce` accepts neither, "
+        "keras_lr's strategy both (tests/distribute checks the second).",
+    ),
+}
 
 # (owner, attribute): each private name used below.
 INTERNALS = (

@@ -131,3 +131,106 @@ def test_fit_computes_the_loss_with_the_instance_compute_loss():
     assert model.compute_loss is own
     internals.restore_compute_loss(model, patch)
     assert vars(model)["compute_loss"] is recording
+
+
+def test_every_behaviour_has_its_test():
+    tests = {name for name in globals() if name.startswith("test_behaviour_")}
+    assert tests == {f"test_behaviour_{b}" for b in internals.BEHAVIOURS}
+    for module, _ in internals.BEHAVIOURS.values():
+        assert (PACKAGE.parent / module).exists(), module
+
+
+class _ConvertsCounting(float):
+    """A float that counts its conversions to a tensor."""
+
+    conversions = 0
+
+    def __tf_tensor__(self, dtype=None, name=None):
+        type(self).conversions += 1
+        import tensorflow as tf
+
+        return tf.constant(float(self), dtype=dtype or tf.float32)
+
+
+@pytest.mark.parametrize(
+    "optimizer, name",
+    [
+        (lambda: keras.optimizers.SGD(0.1, momentum=0.5), "momentum"),
+        (lambda: keras.optimizers.Adam(0.1), "beta_1"),
+    ],
+)
+def test_behaviour_optimizer_reads_hyperparameters_in_update(optimizer, name):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer(), "mse")
+    model.optimizer.build(model.trainable_variables)
+    setattr(
+        model.optimizer, name, _ConvertsCounting(getattr(model.optimizer, name))
+    )
+    _ConvertsCounting.conversions = 0
+    x, y = np.ones((8, 2), "float32"), np.zeros((8, 1), "float32")
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    # Read while tracing the update (once per variable at least), and not
+    # at every step afterwards.
+    traced = _ConvertsCounting.conversions
+    assert traced >= 1
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert _ConvertsCounting.conversions == traced
+
+
+def test_behaviour_learning_rate_property_calls_the_rate_slot():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    calls = []
+
+    def rate():
+        calls.append(1)
+        return 0.25
+
+    previous = internals.rate_slot(model.optimizer)
+    internals.set_rate_slot(model.optimizer, rate)
+    assert float(model.optimizer.learning_rate) == 0.25
+    assert calls == [1]
+    internals.set_rate_slot(model.optimizer, previous)
+
+
+def test_behaviour_optimizer_saving_walks_its_attributes(tmp_path):
+    def build(value):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.optimizer.build(model.trainable_variables)
+        holder = keras.layers.Layer(name="holder")
+        holder.value = holder.add_weight(
+            shape=(), initializer=keras.initializers.Constant(value)
+        )
+        model.optimizer.keras_lr_test_holder = holder
+        return model, holder
+
+    model, _ = build(3.0)
+    model.save_weights(tmp_path / "w.weights.h5")
+    other, holder = build(0.0)
+    other.load_weights(tmp_path / "w.weights.h5")
+    assert float(holder.value.numpy()) == 3.0
+
+
+def test_behaviour_fit_reduces_nested_values(two_cpu_strategy):
+    calls = []
+    strategy = two_cpu_strategy
+    original = strategy.reduce
+
+    def recording(reduce_op, value, axis=None):
+        calls.append((isinstance(value, (dict, list, tuple)), axis))
+        return original(reduce_op, value, axis)
+
+    strategy.reduce = recording
+    try:
+        with strategy.scope():
+            model = keras.Sequential(
+                [keras.Input((2,)), keras.layers.Dense(1)]
+            )
+            model.compile(keras.optimizers.SGD(0.1), "mse")
+        x, y = np.ones((8, 2), "float32"), np.zeros((8, 1), "float32")
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    finally:
+        del strategy.reduce
+    # The first batch, as (x, y), when `fit` builds the model.
+    assert (True, None) in calls

@@ -246,6 +246,12 @@ class RateController:
 
     # What callbacks call ---------------------------------------------------
 
+    def serve(self, model) -> None:
+        """Serves `model` from now on (a model compiled again with the
+        same optimizer)."""
+        if self._model() is not model:
+            self._model = weakref.ref(model)
+
     def step(self) -> int:
         """The optimizer's raw step count, the position curves are keyed
         on."""
@@ -482,8 +488,7 @@ def rate_controller(model) -> RateController:
         )
     held = internals.rate_slot(model.optimizer)
     if isinstance(held, RateController):
-        if held._model() is not model:
-            held._model = weakref.ref(model)
+        held.serve(model)
         return held
     controller = RateController(model)
     internals.set_rate_slot(model.optimizer, controller)

@@ -27,10 +27,12 @@ class InGraphValue(float):
     """A float that converts to `function()` inside tensor code."""
 
     def __new__(cls, value: float, function):
-        instance = super().__new__(cls, value)
-        instance._function = function
-        instance._per_graph = weakref.WeakKeyDictionary()
-        return instance
+        return super().__new__(cls, value)
+
+    def __init__(self, value: float, function):
+        super().__init__()
+        self._function = function
+        self._per_graph = weakref.WeakKeyDictionary()
 
     def _value(self):
         # The optimizer reads the attribute once per variable it updates:

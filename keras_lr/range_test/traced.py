@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_lr import _keras_internals as internals
 from keras_lr import _model_state
 
 # The traced test is kept in the model's record (`keras_lr._model_state`)
@@ -143,6 +144,5 @@ def read_record(variable) -> np.ndarray:
     """
     if isinstance(variable, tf.distribute.DistributedValues):
         return variable.numpy()
-    return tf.raw_ops.ReadVariableOp(
-        resource=variable.handle, dtype=variable.dtype
-    ).numpy()
+    (value,) = internals.read_handles([(variable.handle, variable.dtype)])
+    return value.numpy()
