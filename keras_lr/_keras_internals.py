@@ -20,6 +20,8 @@ relies on it; `tests/keras_internals_test.py` has one test per behaviour
 outside this module.
 """
 
+import operator
+
 import keras
 
 # name: (the module relying on it, what Keras does that it relies on).
@@ -66,6 +68,10 @@ INTERNALS = (
     # train step reaches `self.compute_loss` (through `_compute_loss`, with
     # `training=True` as a keyword), looked up on the instance when traced.
     ("Model", "compute_loss"),
+    # --- Loader (keras_lr/data): what Keras' `fit` does with a step count
+    # and what TF does with a distributed dataset's iterators.
+    ("Model", "fit"),
+    ("DistributedDatasetsFromFunction", "__iter__"),
 )
 
 
@@ -219,4 +225,112 @@ def owner_classes() -> dict:
         "Model": keras.Model,
         "Metric": keras.metrics.Metric,
         "ScheduleFreeAdamW": keras.optimizers.ScheduleFreeAdamW,
+        "DistributedDatasetsFromFunction": _distributed_dataset_class(),
     }
+
+
+# --- Loader (keras_lr/data) -----------------------------------------------
+#
+# Keras 3's `fit` reads the number of steps of an epoch (`steps_per_epoch`,
+# or a `PyDataset`'s `num_batches`) once, before the first epoch, and keeps
+# the object it got: its epoch loop (`range()` and comparisons each epoch),
+# and the progress bar (its total) use that object for every epoch. No
+# public route gives `fit` a new count between epochs. `step_count` hands
+# it an object that answers those uses with the count in force when asked.
+# `tests/keras_internals_test.py` trains through a count that changes
+# between epochs and fails if Keras stops re-reading it.
+
+
+class _StepCount:
+    """A count that `fit` re-reads at each use: `read()` at that moment."""
+
+    __slots__ = ("_read",)
+    __hash__ = None
+
+    def __init__(self, read):
+        self._read = read
+
+    def __index__(self):
+        return int(self._read())
+
+    __int__ = __index__
+
+    def __float__(self):
+        return float(self.__index__())
+
+    def __bool__(self):
+        return self.__index__() != 0
+
+    def __repr__(self):
+        return repr(self.__index__())
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return format(self.__index__(), spec)
+
+
+def _count_operator(name, function, reflected=False):
+    def method(self, other):
+        value = self.__index__()
+        return function(other, value) if reflected else function(value, other)
+
+    method.__name__ = name
+    return method
+
+
+for _name in "eq ne lt le gt ge add sub mul truediv floordiv mod".split():
+    _function = getattr(operator, _name)
+    setattr(_StepCount, f"__{_name}__", _count_operator(_name, _function))
+    if _name in "add sub mul truediv floordiv mod".split():
+        setattr(
+            _StepCount,
+            f"__r{_name}__",
+            _count_operator(f"r{_name}", _function, reflected=True),
+        )
+
+
+def step_count(read):
+    """The number of steps to hand `fit` (as `steps_per_epoch` or a
+    `PyDataset`'s `num_batches`) when it changes between epochs: `read`, a
+    function of no arguments, gives the count in force."""
+    return _StepCount(read)
+
+
+# TensorFlow's distributed dataset makes one iterator per `iter()`; when
+# Python releases that iterator, the weak references to it are cleared
+# before the iterator's own parts (its per-worker pipelines) are
+# destroyed. `on_each_iterator` reports each iterator as it is made, which
+# is how the loader learns that the `fit` reading it is gone (a `fit` that
+# raises calls no callback). Keras recognises a distributed dataset by the
+# names of its classes, so the dataset keeps its class, subclassed.
+
+_TRACKED_CLASSES: dict = {}
+
+
+def on_each_iterator(dataset, callback) -> None:
+    """Makes `dataset` (a `tf.distribute.DistributedDataset`) call
+    `callback(iterator)` with each iterator `iter(dataset)` makes."""
+    base = type(dataset)
+    tracked = _TRACKED_CLASSES.get(base)
+    if tracked is None:
+
+        class Tracked(base):
+            def __iter__(self):
+                iterator = super().__iter__()
+                self._keras_lr_on_iterator(iterator)
+                return iterator
+
+        tracked = _TRACKED_CLASSES[base] = Tracked
+    dataset.__class__ = tracked
+    dataset._keras_lr_on_iterator = callback
+
+
+def _distributed_dataset_class():
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    dataset = strategy.distribute_datasets_from_function(
+        lambda _: tf.data.Dataset.range(1)
+    )
+    return type(dataset)

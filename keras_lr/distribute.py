@@ -6,9 +6,9 @@ over every replica of every worker, so a decision taken in Python from the
 logs (a plateau cut, a divergence rollback, a batch-size change) is the
 same on every worker. This module holds the few things that make that
 true with Keras 3 and that the callbacks ask of the cluster: which worker
-writes files (the chief), how many workers and replicas there are, whether
-a batch splits evenly over them, and a strategy that starts within a
-deadline and that Keras' `fit` can use.
+writes files (the chief), how many workers and replicas there are, the
+rules by which a batch splits over them (the only place they live), and a
+strategy that starts within a deadline and that Keras' `fit` can use.
 """
 
 import json
@@ -16,10 +16,15 @@ import os
 import socket
 import threading
 import time
+import weakref
 
 import tensorflow as tf
 
 DEFAULT_STARTUP_TIMEOUT = 120.0
+
+# The `MultiWorkerMirroredStrategy` of this process (Keras 3's `fit` runs
+# under several workers only with ours, see below), weakly held.
+_cluster_strategy = None
 
 
 def _tasks(tf_config: dict) -> list[tuple[str, int, str]]:
@@ -212,6 +217,8 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
             communication_options=communication_options,
         )
         self.startup_timeout = startup_timeout
+        global _cluster_strategy
+        _cluster_strategy = weakref.ref(self)
 
     def reduce(self, reduce_op, value, axis=None):
         base = super()
@@ -225,6 +232,12 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
             return base.reduce(reduce_op, leaf, None if scalar else axis)
 
         return tf.nest.map_structure(one, value)
+
+
+def cluster_strategy():
+    """The `keras_lr.distribute.MultiWorkerMirroredStrategy` this process
+    made last (the one every worker trains under), or `None`."""
+    return None if _cluster_strategy is None else _cluster_strategy()
 
 
 def _strategy(strategy):
@@ -295,4 +308,50 @@ def check_batch_split(batch_size: int, strategy=None) -> None:
             f"replicas of the {num_workers(strategy)} workers, so that "
             f"every replica gets an equal share. Received: "
             f"batch_size={batch_size}"
+        )
+
+
+def check_epoch_split(batch_size: int, num_samples: int, strategy=None) -> None:
+    """Raises unless every batch of an epoch of `num_samples` in batches
+    of `batch_size`, the last one too, splits evenly over the replicas of
+    every worker (see `check_batch_split`)."""
+    strategy = _strategy(strategy)
+    check_batch_split(batch_size, strategy)
+    last = num_samples % batch_size
+    replicas = strategy.num_replicas_in_sync
+    if last % replicas:
+        raise ValueError(
+            "Argument `batch_size` must leave a last batch per epoch "
+            f"that is a multiple of the {replicas} replicas too (every "
+            "replica gets an equal share of every batch): "
+            f"{num_samples} samples in batches of {batch_size} "
+            f"leave {last}. Received: batch_size={batch_size}"
+        )
+
+
+def largest_even_batch_size(
+    limit: int, num_samples: int, strategy=None
+) -> int | None:
+    """The largest batch size <= `limit` whose epochs of `num_samples`
+    split evenly (`check_epoch_split`); `None` when none does."""
+    for size in range(int(limit), 0, -1):
+        try:
+            check_epoch_split(size, num_samples, strategy)
+        except ValueError:
+            continue
+        return size
+    return None
+
+
+def check_first_batch_split(first: int, batch_size: int, strategy) -> None:
+    """Under `MirroredStrategy`, Keras builds the model from the replicas'
+    mean of the first batch `fit` reads, which needs equal parts."""
+    replicas = strategy.num_replicas_in_sync
+    if first % replicas:
+        raise ValueError(
+            "Under `MirroredStrategy`, the first batch `fit` reads must "
+            f"be a multiple of the {replicas} replicas: Keras builds the "
+            "model from the replicas' mean of that batch, which needs "
+            "equal parts (later batches may split unevenly). Received: "
+            f"a first batch of {first} (batch_size={batch_size})"
         )

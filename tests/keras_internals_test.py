@@ -22,7 +22,17 @@ def _instances():
         "Model": model,
         "Metric": keras.metrics.AUC(),
         "ScheduleFreeAdamW": _schedule_free(model),
+        "DistributedDatasetsFromFunction": _distributed_dataset(),
     }
+
+
+def _distributed_dataset():
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    return strategy.distribute_datasets_from_function(
+        lambda _: tf.data.Dataset.range(4).batch(2)
+    )
 
 
 def _schedule_free(model):
@@ -234,3 +244,69 @@ def test_behaviour_fit_reduces_nested_values(two_cpu_strategy):
         del strategy.reduce
     # The first batch, as (x, y), when `fit` builds the model.
     assert (True, None) in calls
+
+
+# --- Loader (keras_lr/data) -----------------------------------------------
+
+
+class _Counted(keras.utils.PyDataset):
+    """Batches of 4 rows; the number of batches set from outside."""
+
+    def __init__(self, count):
+        super().__init__()
+        self.count = count
+
+    @property
+    def num_batches(self):
+        return self.count
+
+    def __getitem__(self, index):
+        return np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+
+
+def test_fit_rereads_the_step_count_at_each_epoch():
+    """`fit` keeps the count it read once; `step_count` makes each epoch
+    run the count in force at its start (no "ran out of data" warning:
+    warnings are errors here). Fails if Keras stops re-reading it."""
+    counts = {0: 3, 1: 5, 2: 2}
+    current = [counts[0]]
+    ran = []
+
+    class Set(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            current[0] = counts[epoch]
+            ran.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            ran[-1] += 1
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    data = _Counted(internals.step_count(lambda: current[0]))
+    model.fit(data, epochs=3, verbose=0, callbacks=[Set()])
+    assert ran == [3, 5, 2]
+    assert int(data.num_batches) == 2 and data.num_batches == 2
+    assert 1.0 / data.num_batches == 0.5 and 7 - data.num_batches == 5
+
+
+def test_each_iterator_is_reported_and_released_before_its_parts():
+    """`on_each_iterator`: Keras still takes the dataset as a distributed
+    one, each iterator is reported, and its weak references are cleared
+    when Python drops it."""
+    import gc
+    import weakref
+
+    dataset = _distributed_dataset()
+    seen = []
+    internals.on_each_iterator(dataset, seen.append)
+    assert isinstance(dataset, internals.owner_classes()[
+        "DistributedDatasetsFromFunction"
+    ])
+    iterator = iter(dataset)
+    assert seen == [iterator]
+    released = []
+    weakref.finalize(iterator, released.append, True)
+    seen.clear()
+    del iterator
+    gc.collect()
+    assert released == [True]

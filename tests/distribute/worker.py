@@ -11,7 +11,8 @@ file named by `KERAS_LR_RESULT`, as {scenario: result}. With
 start of that batch of the `backup` scenario; with
 `KERAS_LR_LAG_AT_END=SECONDS` it sleeps at the end of that scenario's last
 epoch, before its own last backup (the chief may have removed the folder
-by then).
+by then). It beats the harness's watchdog (`harness.beat`) as it moves
+on: after start-up, at each scenario and at each training step.
 """
 
 import gc
@@ -23,7 +24,11 @@ import time
 import traceback
 import types
 
+from tests.distribute import harness
+
 START = time.monotonic()
+harness.arm_stack_dump()
+harness.beat()
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -100,6 +105,7 @@ class StepLog(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
+        harness.beat()
         if self.kill_at == (self.epoch, batch):
             os.kill(os.getpid(), signal.SIGKILL)
         optimizer = self.model.optimizer
@@ -483,6 +489,7 @@ def main():
     names = sys.argv[1].split(",")
     work_dir = sys.argv[2] if len(sys.argv) > 2 else "."
     results = {"multi_worker": MULTI}
+    harness.beat()
     try:
         s = strategy()
     except TimeoutError as error:
@@ -494,6 +501,7 @@ def main():
         results["is_chief"] = distribute.is_chief(s)
     results["seconds"] = {"start": time.monotonic() - START}
     for name in names:
+        harness.beat()
         begin = time.monotonic()
         try:
             results[name] = SCENARIOS[name](s, work_dir)
