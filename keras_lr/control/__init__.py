@@ -2,9 +2,9 @@
 momentum, under every keras_lr callback."""
 
 from keras_lr.control.controller import RateController
-from keras_lr.control.controller import StepRecorder
 from keras_lr.control.controller import installed_controller
 from keras_lr.control.controller import rate_controller
+from keras_lr.control.tables import StepRecorder
 
 __all__ = [
     "RateController",

@@ -1,0 +1,81 @@
+"""The controller's in-graph tables: a curve a callback sets, looked up at
+the step, and the per-step record of rate and momentum."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _host(value) -> np.ndarray:
+    return np.asarray(value.numpy())
+
+
+def capacity_for(length: int) -> int:
+    """Table length for a curve of `length` steps: a power of two (>= 128),
+    so that curves of similar lengths share one traced graph."""
+    return max(128, 1 << (int(length) - 1).bit_length())
+
+
+class Curve:
+    """A float32 table of values, looked up at `step - first`, clipped."""
+
+    def __init__(self, capacity: int, name: str):
+        self.table = keras.Variable(
+            np.zeros(capacity, "float32"), trainable=False, name=name
+        )
+        self.first = keras.Variable(
+            0, dtype="int64", trainable=False, name=f"{name}_first"
+        )
+        self.active = keras.Variable(
+            False, dtype="bool", trainable=False, name=f"{name}_active"
+        )
+
+    @property
+    def capacity(self) -> int:
+        return int(self.table.shape[0])
+
+    def set(self, values: np.ndarray, first_step: int) -> None:
+        table = np.empty(self.capacity, "float32")
+        table[: len(values)] = values
+        # Steps past the curve keep its last value.
+        table[len(values) :] = values[-1]
+        self.table.assign(table)
+        self.first.assign(int(first_step))
+        self.active.assign(True)
+
+    def lookup(self, step):
+        index = ops.clip(step - self.first, 0, self.capacity - 1)
+        return ops.take(self.table, index)
+
+
+class StepRecorder:
+    """Rate and momentum of every step, written in-graph at
+    `step - epoch_start` (row `capacity` takes the writes beyond)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.epoch_start = keras.Variable(
+            0, dtype="int64", trainable=False, name="epoch_start"
+        )
+        self.values = keras.Variable(
+            np.zeros((self.capacity + 1, 2), "float32"),
+            trainable=False,
+            name="recorded_rates",
+        )
+
+    def write(self, step, rate, momentum) -> None:
+        index = ops.minimum(step - self.epoch_start, self.capacity)
+        row = ops.reshape(
+            ops.stack(
+                [ops.cast(rate, "float32"), ops.cast(momentum, "float32")]
+            ),
+            (1, 2),
+        )
+        # `scatter_update` is a native op; `slice_update` would be an XLA
+        # op on TensorFlow, compiled on demand at every call outside XLA.
+        self.values.assign(
+            ops.scatter_update(self.values, ops.reshape(index, (1, 1)), row)
+        )
+
+    def read(self, steps: int) -> np.ndarray:
+        return _host(self.values)[:steps]
