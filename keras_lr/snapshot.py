@@ -16,11 +16,10 @@ callbacks roll back to a good point. Each goes through here:
 - `DeviceSnapshot`: copies kept on the device, for the race's many swaps.
 """
 
-import os
-
 import keras
 import numpy as np
 
+from keras_lr import _files
 from keras_lr import _keras_internals as internals
 
 
@@ -127,18 +126,7 @@ def put(variables, values) -> None:
 def save(path: str, values) -> None:
     """Writes host copies to `path` (`.npz`), atomically: a reader sees
     the old file or the new one, never part of one."""
-    directory = os.path.dirname(path) or "."
-    temporary = os.path.join(directory, f".tmp-{os.path.basename(path)}")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez(file, **{f"v{i:05d}": v for i, v in enumerate(values)})
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    _files.write_npz(path, {f"v{i:05d}": v for i, v in enumerate(values)})
 
 
 def load(path: str) -> list[np.ndarray]:

@@ -5,12 +5,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 
 import numpy as np
 
 from keras_lr import _checks
+from keras_lr import _files
 from keras_lr import _keras_internals as internals
 from keras_lr import distribute
 from keras_lr import snapshot
@@ -22,24 +22,6 @@ FORMAT = "keras_lr.backup/2"
 STATE_FILE = "state.json"
 # With `double_checkpoint=True`: the backup before the last one.
 PREVIOUS_STATE_FILE = "state.previous.json"
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    """Writes `text` to `path` so that a reader sees the old or new file."""
-    directory = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(
-        prefix=".tmp-", suffix=".json", dir=directory
-    )
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def _sha256(path: str) -> str:
@@ -345,11 +327,7 @@ class BackupAndRestore(_stateful.StateSaver):
         arrays = self._collect_arrays()
         if arrays:
             arrays_name = f"arrays-{self._counter:06d}.npz"
-            arrays_final = os.path.join(directory, arrays_name)
-            arrays_temporary = os.path.join(directory, f"tmp-{arrays_name}")
-            with open(arrays_temporary, "wb") as file:
-                np.savez(file, **arrays)
-            os.replace(arrays_temporary, arrays_final)
+            _files.write_npz(os.path.join(directory, arrays_name), arrays)
         state = {
             "format": FORMAT,
             "epoch": self._epoch,
@@ -375,14 +353,15 @@ class BackupAndRestore(_stateful.StateSaver):
             with open(state_path) as file:
                 text = file.read()
             previous = json.loads(text)
-            _atomic_write_text(
-                os.path.join(directory, PREVIOUS_STATE_FILE), text
-            )
+            with _files.atomic(
+                os.path.join(directory, PREVIOUS_STATE_FILE)
+            ) as file:
+                file.write(text)
             keep |= {previous["variables_file"], previous.get("arrays_file")}
-        _atomic_write_text(state_path, json.dumps(state))
+        _files.write_json(state_path, state, indent=None)
         for other in os.listdir(directory):
             if other not in keep and other.startswith(
-                ("ckpt-", "tmp-", "arrays-")
+                ("ckpt-", "arrays-", _files.TEMPORARY_PREFIX)
             ):
                 os.remove(os.path.join(directory, other))
 

@@ -1,9 +1,9 @@
 """`RaceResult`: what `choose_learning_rate` found, with its JSON and plot."""
 
 import dataclasses
-import json
 import math
 
+from keras_lr import _files
 from keras_lr.control import rate_controller
 from keras_lr.range_test.bracket import READINGS
 from keras_lr.range_test.result import RangeTestResult
@@ -120,8 +120,7 @@ class RaceResult:
         }
 
     def save_json(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
+        _files.write_json(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> "RaceResult":

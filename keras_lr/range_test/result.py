@@ -1,10 +1,10 @@
 """The outcome of a learning-rate range test: arrays, suggestions, plot."""
 
-import json
 import math
 
 import numpy as np
 
+from keras_lr import _files
 from keras_lr.range_test import suggestions as _suggestions
 
 # A suggestion is not trusted when the raw loss wanders around its smoothed
@@ -273,8 +273,7 @@ class RangeTestResult:
 
     def save_json(self, path) -> None:
         """Writes `to_dict()` to `path` as JSON."""
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
+        _files.write_json(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> "RangeTestResult":
