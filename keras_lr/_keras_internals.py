@@ -25,6 +25,11 @@ INTERNALS = (
     ("Optimizer", "_get_variable_index"),
     ("ScheduleFreeAdamW", "_momentums"),
     ("Model", "_flatten_layers"),
+    # Slots that carry the rate (keras_lr/callbacks/_rate_slots.py).
+    ("SGD", "momentums"),
+    ("RMSprop", "_momentums"),
+    ("Ftrl", "_accumulators"),
+    ("Ftrl", "_linears"),
 )
 
 
@@ -141,4 +146,28 @@ def owner_classes() -> dict:
         "Model": keras.Model,
         "Metric": keras.metrics.Metric,
         "ScheduleFreeAdamW": keras.optimizers.ScheduleFreeAdamW,
+        "SGD": keras.optimizers.SGD,
+        "RMSprop": keras.optimizers.RMSprop,
+        "Ftrl": keras.optimizers.Ftrl,
     }
+
+
+# Slots that carry the learning rate (keras_lr/callbacks/_rate_slots.py) --
+
+
+def sgd_velocities(optimizer) -> list:
+    """The velocity slots of a built `keras.optimizers.SGD` (none without
+    momentum)."""
+    return list(getattr(optimizer, "momentums", None) or [])
+
+
+def rmsprop_momentums(optimizer) -> list:
+    """The momentum slots of a built `keras.optimizers.RMSprop` (none
+    without momentum)."""
+    return list(getattr(optimizer, "_momentums", None) or [])
+
+
+def ftrl_slots(optimizer) -> tuple[list, list]:
+    """The accumulator (`n`) and linear (`z`) slots of a built
+    `keras.optimizers.Ftrl`, in the same order."""
+    return list(optimizer._accumulators), list(optimizer._linears)

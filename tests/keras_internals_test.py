@@ -21,7 +21,15 @@ def _instances():
         "Model": model,
         "Metric": keras.metrics.AUC(),
         "ScheduleFreeAdamW": _schedule_free(model),
+        "SGD": _built(keras.optimizers.SGD(momentum=0.9), model),
+        "RMSprop": _built(keras.optimizers.RMSprop(momentum=0.9), model),
+        "Ftrl": _built(keras.optimizers.Ftrl(), model),
     }
+
+
+def _built(optimizer, model):
+    optimizer.build(model.trainable_variables)
+    return optimizer
 
 
 def _schedule_free(model):
@@ -75,6 +83,17 @@ def test_no_other_module_uses_them():
     assert offenders == []
     assert "keras.src" not in "".join(
         p.read_text() for p in PACKAGE.rglob("*.py")
+    )
+
+
+def test_rate_slot_readers():
+    instances = _instances()
+    assert len(internals.sgd_velocities(instances["SGD"])) == 2
+    assert internals.sgd_velocities(instances["Optimizer"]) == []
+    assert len(internals.rmsprop_momentums(instances["RMSprop"])) == 2
+    accumulators, linears = internals.ftrl_slots(instances["Ftrl"])
+    assert [v.path.rsplit("_", 1)[-1] for v in accumulators + linears] == (
+        ["accumulator"] * 2 + ["linear"] * 2
     )
 
 
