@@ -43,8 +43,8 @@ class LogRateInBatchLogs(keras.callbacks.Callback):
     shared with it), and the batch hook reads the step's row with one raw
     variable read. With `steps_per_execution=N` the batch hooks fire once
     per call of N steps: the logs then hold the rate (and momentum) of
-    the last of those N steps, the step whose weights the logs' metrics
-    describe. For every step's rate without any per-batch cost, use
+    the last of those N steps, the last step their loss and metrics
+    include. For every step's rate without any per-batch cost, use
     `keras_lr.callbacks.LearningRateLogger` instead.
 
     Cost: one in-graph write per step and one small device-to-host read
