@@ -13,7 +13,7 @@ Usage (2-core CPU box, about 4 minutes):
 It first measures the per-step cost alone (step level, see `step_level`),
 then whole `fit` calls. Options: --rounds, --epochs, --steps,
 --batch-size, --width, --steps-per-execution, --threads, --blocks,
---block, --skip-fit. Ratios are printed for the median and
+--block, --only, --skip-fit. Ratios are printed for the median and
 for the fastest epoch (the least disturbed by other load), for the
 process CPU time per epoch (the work done, whatever else runs on the
 machine), and as the median over rounds of the CPU-time ratio to the
@@ -64,15 +64,19 @@ class BatchHookCyclic(keras.callbacks.Callback):
         self.step += 1
 
 
-def configurations(steps):
+def configurations(steps, only=None):
+    """The configurations, all or those named in `only` ("none" always)."""
     step_size = 2 * steps
-    return {
+    every = {
         "none": lambda: [],
         "CyclicLR": lambda: [
             keras_lr.callbacks.CyclicLR(1e-3, 1e-2, step_size=step_size)
         ],
         "OneCycleLR": lambda: [keras_lr.callbacks.OneCycleLR(1e-2)],
         "LearningRateLogger": lambda: [keras_lr.callbacks.LearningRateLogger()],
+        "LogRateInBatchLogs": lambda: [
+            keras_lr.callbacks.LogRateInBatchLogs()
+        ],
         "OneCycleLR+Logger": lambda: [
             keras_lr.callbacks.OneCycleLR(1e-2),
             keras_lr.callbacks.LearningRateLogger(),
@@ -85,6 +89,12 @@ def configurations(steps):
             BatchHookCyclic(1e-3, 1e-2, step_size)
         ],
     }
+    if not only:
+        return every
+    unknown = set(only) - set(every)
+    if unknown:
+        raise SystemExit(f"unknown configurations {sorted(unknown)}")
+    return {n: m for n, m in every.items() if n == "none" or n in only}
 
 
 def build_model(args):
@@ -118,7 +128,7 @@ def step_level(args, x, y) -> None:
 
     configs = {
         name: make
-        for name, make in configurations(args.steps).items()
+        for name, make in configurations(args.steps, args.only).items()
         if not name.startswith(("batch-hook", "ReduceLROnPlateau"))
     }
     functions = {}
@@ -182,6 +192,12 @@ def main(argv=None) -> None:
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument(
+        "--only",
+        type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
+        default=None,
+        help="comma-separated configuration names to run (besides none)",
+    )
+    parser.add_argument(
         "--skip-fit", action="store_true", help="only the step-level part"
     )
     args = parser.parse_args(argv)
@@ -198,7 +214,7 @@ def main(argv=None) -> None:
     step_level(args, x, y)
     if args.skip_fit:
         return
-    configs = configurations(args.steps)
+    configs = configurations(args.steps, args.only)
     epoch_times = {name: [] for name in configs}
     cpu_times = {name: [] for name in configs}
     paired = {name: [] for name in configs}

@@ -72,6 +72,11 @@ INTERNALS = (
     # and what TF does with a distributed dataset's iterators.
     ("Model", "fit"),
     ("DistributedDatasetsFromFunction", "__iter__"),
+    # Slots that carry the rate (keras_lr/callbacks/_rate_slots.py).
+    ("SGD", "momentums"),
+    ("RMSprop", "_momentums"),
+    ("Ftrl", "_accumulators"),
+    ("Ftrl", "_linears"),
 )
 
 
@@ -226,6 +231,9 @@ def owner_classes() -> dict:
         "Metric": keras.metrics.Metric,
         "ScheduleFreeAdamW": keras.optimizers.ScheduleFreeAdamW,
         "DistributedDatasetsFromFunction": _distributed_dataset_class(),
+        "SGD": keras.optimizers.SGD,
+        "RMSprop": keras.optimizers.RMSprop,
+        "Ftrl": keras.optimizers.Ftrl,
     }
 
 
@@ -334,3 +342,24 @@ def _distributed_dataset_class():
         lambda _: tf.data.Dataset.range(1)
     )
     return type(dataset)
+
+
+# Slots that carry the learning rate (keras_lr/callbacks/_rate_slots.py) --
+
+
+def sgd_velocities(optimizer) -> list:
+    """The velocity slots of a built `keras.optimizers.SGD` (none without
+    momentum)."""
+    return list(getattr(optimizer, "momentums", None) or [])
+
+
+def rmsprop_momentums(optimizer) -> list:
+    """The momentum slots of a built `keras.optimizers.RMSprop` (none
+    without momentum)."""
+    return list(getattr(optimizer, "_momentums", None) or [])
+
+
+def ftrl_slots(optimizer) -> tuple[list, list]:
+    """The accumulator (`n`) and linear (`z`) slots of a built
+    `keras.optimizers.Ftrl`, in the same order."""
+    return list(optimizer._accumulators), list(optimizer._linears)

@@ -23,6 +23,9 @@ def _instances():
         "Metric": keras.metrics.AUC(),
         "ScheduleFreeAdamW": _schedule_free(model),
         "DistributedDatasetsFromFunction": _distributed_dataset(),
+        "SGD": _built(keras.optimizers.SGD(momentum=0.9), model),
+        "RMSprop": _built(keras.optimizers.RMSprop(momentum=0.9), model),
+        "Ftrl": _built(keras.optimizers.Ftrl(), model),
     }
 
 
@@ -33,6 +36,11 @@ def _distributed_dataset():
     return strategy.distribute_datasets_from_function(
         lambda _: tf.data.Dataset.range(4).batch(2)
     )
+
+
+def _built(optimizer, model):
+    optimizer.build(model.trainable_variables)
+    return optimizer
 
 
 def _schedule_free(model):
@@ -87,6 +95,17 @@ def test_no_other_module_uses_them():
     assert offenders == []
     assert "keras.src" not in "".join(
         p.read_text() for p in PACKAGE.rglob("*.py")
+    )
+
+
+def test_rate_slot_readers():
+    instances = _instances()
+    assert len(internals.sgd_velocities(instances["SGD"])) == 2
+    assert internals.sgd_velocities(instances["Optimizer"]) == []
+    assert len(internals.rmsprop_momentums(instances["RMSprop"])) == 2
+    accumulators, linears = internals.ftrl_slots(instances["Ftrl"])
+    assert [v.path.rsplit("_", 1)[-1] for v in accumulators + linears] == (
+        ["accumulator"] * 2 + ["linear"] * 2
     )
 
 

@@ -5,7 +5,8 @@
   an action fires when the count *reaches* `patience`, as in Keras
   (PyTorch fires when it *exceeds* it, one evaluation later).
 - The `min_lr` floor of a cut (`cut`).
-- Bitwise weight snapshots for backtracking (`Snapshot`).
+- Weight snapshots for backtracking (`Snapshot`): bitwise, then the
+  slots that carry the rate agree with the new rate.
 - Messages printed the way Keras prints them (`say`).
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
 from keras_lr import snapshot
+from keras_lr.callbacks import _rate_slots
 
 MODES = ("auto", "min", "max")
 THRESHOLD_MODES = ("rel", "abs")
@@ -253,24 +255,47 @@ def cut(controller, factor: float, min_lr: float) -> float | None:
 
 class Snapshot:
     """Host copies of `model.weights` and of the optimizer's state (see
-    `keras_lr.snapshot.optimizer_state`), for rolling back."""
+    `keras_lr.snapshot.optimizer_state`), for rolling back, with the rate
+    in force when they were taken.
 
-    def __init__(self, model):
+    Restoring puts the copies back bit for bit, then rescales the slots
+    that carry the rate (SGD's velocity, ...: see
+    `keras_lr.callbacks._rate_slots`) to the rate of the next step, so a
+    rollback followed by a cut moves at the new speed from its first step.
+
+    Args:
+        model: A compiled model whose optimizer is built.
+        rate: A Python float. The rate in force (the rate controller's
+            `current()`), which the slots were built with.
+    """
+
+    def __init__(self, model, rate: float):
         self.weights = snapshot.take(model.weights)
         self.optimizer = snapshot.take(snapshot.optimizer_state(model))
+        self.rate = float(rate)
 
     @classmethod
     def from_arrays(cls, arrays: dict) -> "Snapshot":
-        """A snapshot rebuilt from `to_arrays()` (a restored backup)."""
+        """A snapshot rebuilt from `to_arrays()` (a restored backup). A
+        backup written before the rate was saved gives `rate=None`: its
+        slots are restored as saved."""
         copy = cls.__new__(cls)
         copy.weights = list(arrays["weights"])
         copy.optimizer = list(arrays["optimizer"])
+        rate = arrays.get("rate")
+        copy.rate = None if not rate else float(np.asarray(rate[0]))
         return copy
 
     def to_arrays(self) -> dict:
-        return {"weights": self.weights, "optimizer": self.optimizer}
+        arrays = {"weights": self.weights, "optimizer": self.optimizer}
+        if self.rate is not None:
+            arrays["rate"] = [np.asarray(self.rate, "float64")]
+        return arrays
 
-    def restore(self, model) -> None:
-        """Assigns the copies back, bit for bit."""
+    def restore(self, model, rate: float) -> None:
+        """Assigns the copies back, bit for bit, then makes the slots that
+        carry the rate agree with `rate`, the rate of the next step."""
         snapshot.put(model.weights, self.weights)
         snapshot.put(snapshot.optimizer_state(model), self.optimizer)
+        if self.rate is not None:
+            _rate_slots.rescale(model.optimizer, self.rate, rate)

@@ -44,7 +44,9 @@ class AnytimeCooldown(StatefulCallback):
     ```
 
     The decay is a curve in the optimizer's rate controller
-    (`keras_lr.control`), looked up in-graph at every step. The cooldown
+    (`keras_lr.control`), looked up in-graph at every step; its table is
+    in the graph from the first step, switched off, so starting the
+    cooldown traces nothing again (no pause mid-run). The cooldown
     starts at an epoch boundary: before the first step of epoch
     `start_epoch` (0-based, as Keras counts `initial_epoch`), or at the
     end of the epoch where the plateau or the time rule fires. With
@@ -261,6 +263,8 @@ class AnytimeCooldown(StatefulCallback):
         self._fit_start = _clock()
         if self.started:
             self._set_curve()
+        else:
+            self._reserve_curve()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -382,6 +386,22 @@ class AnytimeCooldown(StatefulCallback):
             f"{self.initial_rate:.6g} -> {self.final_learning_rate:.6g} over "
             f"{self.cooldown_steps} steps ({self.decay_shape})."
         )
+
+    def _reserve_curve(self) -> None:
+        """Gives the rate controller a curve table for the cooldown now,
+        switched off, so that starting it later only assigns variables.
+
+        A new table (or a larger one) changes the graph: made mid-run it
+        would trace the train function again (seconds on a large model,
+        outside the time budget's estimate). Made here, before the first
+        step, the one trace `fit` does anyway includes it. A curve that
+        another callback is running is left alone.
+        """
+        controller = self._controller
+        if controller.curve_active:
+            return
+        controller.set_curve(np.zeros(self._length() + 1), controller.step())
+        controller.clear_curve()
 
     def _set_curve(self) -> None:
         n = self.cooldown_steps

@@ -15,11 +15,14 @@ class DivergenceGuard(_RollbackCallback):
     not finite, or above `threshold` times the best value seen, the
     weights and optimizer state (moments, slots) of the last good epoch
     are restored bit for bit and the rate is multiplied by `factor`;
-    training continues from there. `keras.callbacks.TerminateOnNaN` would
-    end the run instead. The check is once per epoch (no host sync per
-    step); the diverged epoch is lost. The step counter is not rolled
-    back, so schedules go on; the cut works on float rates and schedules
-    as in `keras_lr.callbacks.ReduceLROnPlateau`.
+    training continues from there. The slots that carry the rate (SGD's
+    and RMSprop's momentum, Ftrl's `linear`) are rescaled to the new rate,
+    as `keras_lr.callbacks.ReduceLROnPlateau(backtrack=True)` does.
+    `keras.callbacks.TerminateOnNaN` would end the run instead. The check
+    is once per epoch (no host sync per step); the diverged epoch is lost.
+    The step counter is not rolled back, so schedules go on; the cut works
+    on float rates and schedules as in
+    `keras_lr.callbacks.ReduceLROnPlateau`.
 
     ```python
     diverged = not isfinite(loss) or loss > threshold * best_loss
@@ -96,7 +99,7 @@ class DivergenceGuard(_RollbackCallback):
                 optimizer.build(self.model.trainable_variables)
         # The starting point is good by definition: a first epoch that
         # diverges rolls back to it.
-        self._good = _rules.Snapshot(self.model)
+        self._good = _rules.Snapshot(self.model, self._controller.current())
 
     def on_epoch_end(self, epoch, logs=None):
         value = self._value(logs)
@@ -108,7 +111,9 @@ class DivergenceGuard(_RollbackCallback):
         if not diverged:
             self.best = min(self.best, value)
             self.last_good_epoch = epoch
-            self._good = _rules.Snapshot(self.model)
+            self._good = _rules.Snapshot(
+                self.model, self._controller.current()
+            )
             return
         self.rollbacks += 1
         if self.max_rollbacks is not None and (
@@ -120,8 +125,8 @@ class DivergenceGuard(_RollbackCallback):
             )
             self.model.stop_training = True
             return
-        self._good.restore(self.model)
         new_lr = _rules.cut(self._controller, self.factor, self.min_lr)
+        self._good.restore(self.model, self._controller.current())
         where = (
             "the start"
             if self.last_good_epoch is None

@@ -6,7 +6,7 @@ import warnings
 import keras
 
 from keras_lr import _checks
-from keras_lr.control import StepRecorder
+from keras_lr.callbacks._recording import shared_recorder
 from keras_lr.control import rate_controller
 
 # History keys: one float per optimizer step, all epochs of the run.
@@ -81,16 +81,17 @@ class LearningRateLogger(keras.callbacks.Callback):
             rate_controller(model)
 
     def on_train_begin(self, logs=None):
-        capacity = int(self.capacity or self.params.get("steps") or 4096)
-        if self._recorder is None or self._recorder.capacity != capacity:
-            self._recorder = StepRecorder(capacity)
+        self._capacity = int(
+            self.capacity or self.params.get("steps") or 4096
+        )
         self._warned = False
         self.learning_rates, self.momenta = [], []
         self._momentum_name = None
         self._controller = rate_controller(self.model)
         # The recorder stays attached after `fit`, so a second `fit` with
-        # this logger traces nothing new.
-        self._controller.start_recording(self._recorder)
+        # this logger traces nothing new. It is shared with
+        # `LogRateInBatchLogs` (and may hold more steps than asked for).
+        self._recorder = shared_recorder(self._controller, self._capacity)
         if self.log_dir is not None and self._writer is None:
             import tensorflow as tf
 
@@ -99,12 +100,14 @@ class LearningRateLogger(keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch, logs=None):
+        # Another callback may have made the shared recorder larger.
+        self._recorder = shared_recorder(self._controller, self._capacity)
         self._epoch_start = self._controller.step()
         self._recorder.epoch_start.assign(self._epoch_start)
 
     def on_epoch_end(self, epoch, logs=None):
         steps = self._controller.step() - self._epoch_start
-        kept = min(steps, self._recorder.capacity)
+        kept = min(steps, self._capacity)
         if steps > kept and not self._warned:
             warnings.warn(
                 f"LearningRateLogger recorded {kept} of the {steps} steps of "

@@ -53,8 +53,14 @@ class ReduceLROnPlateau(_RollbackCallback):
             `smoothing` values (1: the raw metric), for noisy metrics.
         backtrack: A bool. When cutting, also restore the weights and the
             optimizer state (moments, slots) saved at the best epoch, bit
-            for bit. The step counter is not rolled back (schedules go on).
-            Costs one host copy of the weights per improving epoch.
+            for bit, except that the slots which carry the rate (SGD's and
+            RMSprop's momentum, Ftrl's `linear`) are rescaled to the new
+            rate, as if it had been in force when they were built: the
+            first steps after the cut then move at the new speed, not the
+            old one (see `keras_lr.callbacks._rate_slots` for the rule of
+            every Keras optimizer; another optimizer class warns). The
+            step counter is not rolled back (schedules go on). Costs one
+            host copy of the weights per improving epoch.
 
     Raises:
         ValueError: for `factor` outside (0, 1), negative `patience`,
@@ -145,7 +151,9 @@ class ReduceLROnPlateau(_RollbackCallback):
         if self.tracker.best != best_before:
             self.best_epoch = epoch
             if self.backtrack:
-                self._best_snapshot = _rules.Snapshot(self.model)
+                self._best_snapshot = _rules.Snapshot(
+                    self.model, self._controller.current()
+                )
         if not act:
             return
         new_lr = _rules.cut(self._controller, self.factor, self.min_lr)
@@ -153,7 +161,7 @@ class ReduceLROnPlateau(_RollbackCallback):
             return
         restored = ""
         if self.backtrack and self._best_snapshot is not None:
-            self._best_snapshot.restore(self.model)
+            self._best_snapshot.restore(self.model, new_lr)
             restored = (
                 f" and restoring the weights of epoch {self.best_epoch + 1}"
             )

@@ -321,3 +321,37 @@ def test_decay_fraction_needs_a_known_length():
             shuffle=False,
             callbacks=[AnytimeCooldown(decay_fraction=0.2, start_epoch=1)],
         )
+
+
+class TraceCounter(keras.Sequential):
+    """Counts traces of the train step (its Python body runs only when
+    TensorFlow traces it)."""
+
+    traces = 0
+
+    def train_step(self, data):
+        self.traces += 1
+        return super().train_step(data)
+
+
+@pytest.mark.parametrize("trigger", ["start_epoch", "patience"])
+def test_starting_the_cooldown_traces_nothing_again(trigger):
+    keras.utils.set_random_seed(0)
+    model = TraceCounter(
+        [keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros")]
+    )
+    model.compile(keras.optimizers.SGD(0.1), loss=helpers.mean_prediction)
+    callbacks = []
+    if trigger == "start_epoch":
+        cooldown = AnytimeCooldown(decay_steps=300, start_epoch=1)
+    else:
+        cooldown = AnytimeCooldown(
+            decay_steps=300, patience=1, monitor="m", mode="min"
+        )
+        callbacks.append(Script("m", [1.0, 2.0, 2.0, 2.0]))
+    biases, _ = fit(model, [*callbacks, cooldown], epochs=4)
+    assert cooldown.started
+    start = cooldown.start_step
+    assert start == (STEPS if trigger == "start_epoch" else 2 * STEPS)
+    check_rates(biases, expected_rates(4 * STEPS, 0.1, start, 300, "1-sqrt"))
+    assert model.traces == 1

@@ -96,9 +96,9 @@ def test_schedule_and_momentum_in_tensorboard(steps_per_execution, tmp_path):
     ]
     history = fit(model, callbacks, epochs=2)
     # One batch hook per call of `steps_per_execution` steps; it logs the
-    # rate of the call's first step.
+    # rate of the call's last step (whose weights the metrics describe).
     calls = 2 * STEPS // steps_per_execution
-    steps = [steps_per_execution * k for k in range(calls)]
+    steps = [steps_per_execution * (k + 1) - 1 for k in range(calls)]
     rates = [exponential_decay(s, 0.1, 3, 0.5) for s in steps]
     np.testing.assert_allclose(
         series(log_dir, "batch_learning_rate", calls), rates, rtol=RTOL
@@ -196,3 +196,50 @@ def test_no_momentum_key_without_momentum_and_bad_loader():
         assert "batch_size" not in logs
     with pytest.raises(TypeError, match="GrowingBatchLoader"):
         LogRateInBatchLogs(loader=[1, 2])
+
+
+@pytest.mark.parametrize("logger_first", [True, False])
+def test_shares_the_recorder_with_learning_rate_logger(logger_first):
+    """Both read one in-graph recorder, whatever their order: each sees
+    every step's rate of a decaying schedule."""
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        0.1, decay_steps=3, decay_rate=0.5
+    )
+    model = helpers.bias_model(keras.optimizers.SGD(schedule))
+    logger = keras_lr.callbacks.LearningRateLogger()
+    pair = [logger, LogRateInBatchLogs()]
+    after = BatchLogs()
+    history = fit(model, [*(pair if logger_first else pair[::-1]), after], 2)
+    rates = [exponential_decay(s, 0.1, 3, 0.5) for s in range(2 * STEPS)]
+    np.testing.assert_allclose(
+        [logs["learning_rate"] for logs in after.logs], rates, rtol=RTOL
+    )
+    np.testing.assert_allclose(
+        history.history["learning_rate_per_step"], rates, rtol=RTOL
+    )
+
+
+def test_batch_hooks_evaluate_no_rate(monkeypatch):
+    """The rate comes from the in-graph recorder: no batch evaluates the
+    rate controller's formula eagerly (that cost 12% of a small MLP's CPU
+    time per step, `benchmarks/callbacks_bench.py`)."""
+    from keras_lr.control import RateController
+
+    calls = []
+    original = RateController.current
+
+    def counting(self):
+        calls.append(self)
+        return original(self)
+
+    model = helpers.bias_model(keras.optimizers.SGD(0.05, momentum=0.9))
+    after = BatchLogs()
+    monkeypatch.setattr(RateController, "current", counting)
+    fit(model, [LogRateInBatchLogs(), after], epochs=2)
+    assert calls == []
+    assert [logs["learning_rate"] for logs in after.logs] == pytest.approx(
+        [0.05] * 2 * STEPS
+    )
+    assert [logs["momentum"] for logs in after.logs] == pytest.approx(
+        [0.9] * 2 * STEPS
+    )
