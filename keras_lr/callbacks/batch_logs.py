@@ -2,9 +2,8 @@
 
 import keras
 
-from keras_lr.callbacks import _recording
-from keras_lr.callbacks._recording import shared_recorder
 from keras_lr.control import rate_controller
+from keras_lr.control.tables import RowReader
 from keras_lr.data.loader import GrowingBatchLoader
 
 
@@ -95,14 +94,14 @@ class LogRateInBatchLogs(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._controller = rate_controller(self.model)
         # Attached before the first step (a retrace now costs nothing).
-        shared_recorder(self._controller, 0)
+        self._controller.recorder(0)
 
     def on_epoch_begin(self, epoch, logs=None):
         controller = self._controller
         # Every callback's `on_train_begin` has run: the recorder is final.
-        recorder = shared_recorder(controller, 0)
+        recorder = controller.recorder(0)
         if self._reader is None or self._reader.recorder is not recorder:
-            self._reader = _recording.RowReader(recorder)
+            self._reader = RowReader(recorder)
         # The row of a step is its index in the epoch (clipped to the
         # table); `LearningRateLogger` assigns the same start.
         recorder.epoch_start.assign(controller.step())

@@ -6,7 +6,6 @@ import warnings
 import keras
 
 from keras_lr import _checks
-from keras_lr.callbacks._recording import shared_recorder
 from keras_lr.control import rate_controller
 
 # History keys: one float per optimizer step, all epochs of the run.
@@ -91,7 +90,7 @@ class LearningRateLogger(keras.callbacks.Callback):
         # The recorder stays attached after `fit`, so a second `fit` with
         # this logger traces nothing new. It is shared with
         # `LogRateInBatchLogs` (and may hold more steps than asked for).
-        self._recorder = shared_recorder(self._controller, self._capacity)
+        self._recorder = self._controller.recorder(self._capacity)
         if self.log_dir is not None and self._writer is None:
             import tensorflow as tf
 
@@ -101,7 +100,7 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         # Another callback may have made the shared recorder larger.
-        self._recorder = shared_recorder(self._controller, self._capacity)
+        self._recorder = self._controller.recorder(self._capacity)
         self._epoch_start = self._controller.step()
         self._recorder.epoch_start.assign(self._epoch_start)
 

@@ -40,6 +40,7 @@ from keras import ops
 from keras_lr import _keras_internals as internals
 from keras_lr.control import momentum as _momentum
 from keras_lr.control.tables import Curve
+from keras_lr.control.tables import LastStepRecorder
 from keras_lr.control.tables import StepRecorder
 from keras_lr.control.tables import capacity_for
 
@@ -325,11 +326,20 @@ class RateController:
             return None
         return float(_host(self._momentum_value()))
 
-    def start_recording(self, recorder: StepRecorder) -> None:
-        """Writes every step's rate (and momentum) into `recorder`."""
-        if self._recorder is not recorder:
-            self._recorder = recorder
+    def recorder(self, capacity: int) -> StepRecorder | LastStepRecorder:
+        """The recorder every step's rate (and momentum) is written into,
+        with room for at least `capacity` steps per epoch (`0`: the last
+        step only). Callbacks that read it share it: a larger capacity
+        replaces it by a larger one, which traces the train function
+        again, so callers ask before the first step."""
+        held = self._recorder
+        if held is None or held.capacity < capacity:
+            capacity = max(int(capacity), 0 if held is None else held.capacity)
+            self._recorder = (
+                StepRecorder(capacity) if capacity else LastStepRecorder()
+            )
             self._retrace()
+        return self._recorder
 
     def stop_recording(self) -> None:
         if self._recorder is not None:

@@ -1,9 +1,12 @@
 """The controller's in-graph tables: a curve a callback sets, looked up at
-the step, and the per-step record of rate and momentum."""
+the step, and the per-step record of rate and momentum (with a reader that
+costs one raw variable read)."""
 
 import keras
 import numpy as np
 from keras import ops
+
+from keras_lr import _keras_internals as internals
 
 
 def _host(value) -> np.ndarray:
@@ -79,3 +82,50 @@ class StepRecorder:
 
     def read(self, steps: int) -> np.ndarray:
         return _host(self.values)[:steps]
+
+
+class LastStepRecorder:
+    """`StepRecorder` with room for one step (`capacity=0`): the last
+    step's rate and momentum, in one assignment per step (the indexed
+    write costs several graph ops, a few percent of a small model's
+    step on CPU)."""
+
+    capacity = 0
+
+    def __init__(self):
+        self.epoch_start = keras.Variable(
+            0, dtype="int64", trainable=False, name="epoch_start"
+        )
+        self.values = keras.Variable(
+            np.zeros((1, 2), "float32"),
+            trainable=False,
+            name="recorded_rates",
+        )
+
+    def write(self, step, rate, momentum) -> None:
+        self.values.assign(
+            ops.reshape(
+                ops.stack(
+                    [ops.cast(rate, "float32"), ops.cast(momentum, "float32")]
+                ),
+                (1, 2),
+            )
+        )
+
+    def read(self, steps: int) -> np.ndarray:
+        return _host(self.values)[:steps]
+
+
+class RowReader:
+    """Reads a recorder's table to the host, with one raw read on
+    TensorFlow (a Keras variable's `numpy()` costs three times as much,
+    which a per-batch hook pays at every step)."""
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+        self._handles = internals.raw_variable_handles([recorder.values])
+
+    def read(self) -> np.ndarray:
+        if self._handles is not None:
+            return internals.read_handles(self._handles)[0].numpy()
+        return np.asarray(self.recorder.values.numpy())
