@@ -12,6 +12,7 @@ from keras_lr.callbacks import anytime_cooldown
 from keras_lr.callbacks.anytime_cooldown import AnytimeCooldown
 from keras_lr.control import rate_controller
 from tests.callbacks import helpers
+from tests.callbacks.helpers import Script
 
 STEPS = 8  # steps per epoch
 
@@ -36,16 +37,6 @@ def expected_rates(total, r0, start, length, shape, final=0.0):
         rates.append(float(np.float32(r0 * f + final * (1.0 - f))))
     return rates
 
-
-class Script(keras.callbacks.Callback):
-    """Writes scripted values of a metric into the epoch logs."""
-
-    def __init__(self, key, values):
-        super().__init__()
-        self.key, self.values = key, values
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs[self.key] = self.values[epoch]
 
 
 def fit(model, callbacks, epochs, initial_epoch=0):

@@ -11,20 +11,11 @@ from keras import ops
 
 import keras_lr
 from tests.callbacks import helpers
+from tests.callbacks.helpers import Script
 from tests.schedules.reference import cosine
 
 STEPS = 8  # steps per epoch
 
-
-class Script(keras.callbacks.Callback):
-    """Overwrites a metric in the epoch logs with scripted values."""
-
-    def __init__(self, key, values):
-        super().__init__()
-        self.key, self.values = key, values
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs[self.key] = self.values[epoch]
 
 
 class RateLog(keras.callbacks.Callback):

@@ -12,20 +12,11 @@ import pytest
 import keras_lr
 from keras_lr.callbacks import _rate_slots
 from tests.callbacks import helpers
+from tests.callbacks.helpers import Script
 
 STEPS = 8  # steps per epoch
 MU = 0.9
 
-
-class Script(keras.callbacks.Callback):
-    """Overwrites a metric in the epoch logs with scripted values."""
-
-    def __init__(self, key, values):
-        super().__init__()
-        self.key, self.values = key, values
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs[self.key] = self.values[epoch]
 
 
 def sgd_epoch(w, v, rate, out):
