@@ -44,6 +44,9 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
         # checkout, not another installed copy).
         env_vars["PYTHONPATH"] = _import_path()
         runtime_env = {"env_vars": env_vars}
+        # The trials are this run's work: Ray's default niceness (15)
+        # would give them almost no CPU beside any other busy process.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,

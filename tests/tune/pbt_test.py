@@ -127,6 +127,9 @@ def ray_local():
         # not Ray's 2 s.
         "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120",
     }
+    # Ray starts its workers at niceness 15: on a machine kept busy by
+    # other work, the trials would get almost no CPU.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(
         num_cpus=2,
         include_dashboard=False,
