@@ -64,6 +64,18 @@ def take(structure, indices):
     )
 
 
+def fit_rows(x, y, sample_weight, indices, batch_size: int) -> dict:
+    """`fit` arguments that train on the rows `indices` of array data, in
+    that order."""
+    return dict(
+        x=take(x, indices),
+        y=take(y, indices),
+        sample_weight=take(sample_weight, indices),
+        batch_size=batch_size,
+        shuffle=False,
+    )
+
+
 def as_tensors(structure):
     """`structure` with every leaf converted to a tensor (`None` stays
     `None`)."""

@@ -20,12 +20,7 @@ def _data_arguments(x, y, sample_weight, batch_size, num_steps, seed, repeat):
         rng = np.random.default_rng(None if seed is None else [seed, repeat])
         indices = data.sweep_indices(n, num_steps * batch_size, rng)
         return dict(
-            x=data.take(x, indices),
-            y=data.take(y, indices),
-            sample_weight=data.take(sample_weight, indices),
-            batch_size=batch_size,
-            shuffle=False,
-            epochs=1,
+            data.fit_rows(x, y, sample_weight, indices, batch_size), epochs=1
         )
     if isinstance(x, tf.data.Dataset):
         return dict(x=x.repeat().take(num_steps), epochs=1, shuffle=False)

@@ -235,13 +235,7 @@ class RaceRunner(keras.callbacks.Callback):
                 for first, last in segments
             ]
         )
-        return dict(
-            x=data.take(x, indices),
-            y=data.take(y, indices),
-            sample_weight=data.take(sample_weight, indices),
-            batch_size=size,
-            shuffle=False,
-        )
+        return data.fit_rows(x, y, sample_weight, indices, size)
 
     # The race ---------------------------------------------------------------
 
