@@ -95,7 +95,7 @@ class LRRangeTest(keras.callbacks.Callback):
     Example:
 
     ```python
-    finder = keras_lr.callbacks.LRRangeTest(start_lr=1e-6, end_lr=1.0)
+    finder = keras_lr.callbacks.LRRangeTest(start_lr=1e-6, end_lr=10.0)
     with finder:
         model.fit(x, y, epochs=5, callbacks=[finder])
     print(finder.result.suggestion())
