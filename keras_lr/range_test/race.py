@@ -79,7 +79,7 @@ def choose_learning_rate(
     lands within 10% of the best fixed rate's loss on 3 of 10;
     `choose_learning_rate` also trains, which costs about a fifth of a
     19-rate grid with the defaults below and lands within 10% on more of
-    them (README: "Choosing the rate").
+    them (docs/studies/range_test.md: "The race").
 
     Args:
         model: A compiled Keras model.

@@ -104,7 +104,7 @@ class ReportAndCheckpoint(BackupAndRestore):
             0.0, 40, warmup_target=config["learning_rate"], warmup_steps=8)
         model.compile(keras.optimizers.Adam(schedule), "mse")
         model.fit(
-            x, y, epochs=6, validation_data=(x_val, y_val), verbose=0,
+            x, y, epochs=4, validation_data=(x_val, y_val), verbose=0,
             callbacks=[
                 keras_lr.callbacks.ReduceLROnPlateau(patience=3),
                 keras_lr.tune.ReportAndCheckpoint(config),
@@ -126,7 +126,7 @@ class ReportAndCheckpoint(BackupAndRestore):
     ).fit()
     if results.errors:
         raise results.errors[0]
-    print(results.get_best_result().metrics["val_loss"])
+    print(results.get_best_result("val_loss", "min").metrics["val_loss"])
     ```
     """
 

@@ -104,7 +104,8 @@ def _example_sections(docstring: str) -> list[tuple[int, str]]:
             end = i + 1
             while lines[end].strip() != "```":
                 end += 1
-            found.append((i, textwrap.dedent("\n".join(lines[i + 1 : end]))))
+            code = textwrap.dedent("\n".join(lines[i + 1 : end]))
+            found.append((i + 1, code))
             i = end
         i += 1
     return found
@@ -116,7 +117,10 @@ def absolute_paths(block: Block) -> list[str]:
 
 
 def _relative(path: Path) -> str:
-    return path.resolve().relative_to(ROOT).as_posix()
+    path = path.resolve()
+    if not path.is_relative_to(ROOT):
+        return str(path)
+    return path.relative_to(ROOT).as_posix()
 
 
 RUNNER = r"""

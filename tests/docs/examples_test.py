@@ -1,9 +1,9 @@
-"""The documentation's code examples run, as a reader would paste them.
+"""The pages' code examples run, as a reader would paste them.
 
 README.md's and every page's `python` blocks, each page in a fresh
-process (its blocks in order, sharing one namespace); every docstring
-example after the API reference's visible set-up. All from a temporary
-folder, with warnings as errors. See tests/docs/blocks.py.
+process (its blocks in order, sharing one namespace), from a temporary
+folder, with warnings as errors. See tests/docs/blocks.py; the
+docstrings' examples are in docstrings_test.py.
 """
 
 import pytest
@@ -16,11 +16,9 @@ PAGES = sorted(
     for path in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
     if blocks.markdown_blocks(path)
 )
-# The API reference's set-up block is run before every docstring example.
-SETUP_PAGE = ROOT / "docs" / "api" / "index.md"
 
 
-def _check(done):
+def check(done):
     assert done.returncode == 0, (
         f"stdout (tail):\n{done.stdout[-3000:]}\n"
         f"stderr (tail):\n{done.stderr[-12000:]}"
@@ -37,16 +35,7 @@ def test_pages_found():
 @pytest.mark.parametrize("page", PAGES)
 def test_page_examples_run(page, tmp_path):
     found = blocks.markdown_blocks(ROOT / page)
-    _check(blocks.run_blocks(found, tmp_path))
-
-
-def test_docstring_examples_run(tmp_path):
-    examples = blocks.docstring_examples()
-    # Every public schedule and callback has one; the parser finding
-    # fewer means it broke, not that the docstrings lost them.
-    assert len(examples) >= 30
-    setup = blocks.markdown_blocks(SETUP_PAGE)[0]
-    _check(blocks.run_blocks(examples, tmp_path, setup=setup))
+    check(blocks.run_blocks(found, tmp_path))
 
 
 @pytest.mark.parametrize(

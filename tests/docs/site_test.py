@@ -81,13 +81,20 @@ def public_names() -> list[str]:
     """Every public object: keras_lr's `__all__` and each subpackage's;
     for a public module without `__all__`, its public definitions."""
     names = []
-    modules = ["keras_lr.plot"]
+    # Public modules outside keras_lr's __all__ (their extras are
+    # optional): keras_lr.plot, keras_lr.tune.
+    modules = ["keras_lr.plot"] + [
+        f"keras_lr.{path.parent.name}"
+        for path in sorted((ROOT / "keras_lr").glob("*/__init__.py"))
+        if not path.parent.name.startswith("_")
+    ]
     for name in _all(ROOT / "keras_lr" / "__init__.py"):
         qualified = f"keras_lr.{name}"
         names.append(qualified)
         if _source(qualified).exists():
             modules.append(qualified)
-    for module in modules:
+    for module in sorted(set(modules)):
+        names.append(module)
         exported = _all(_source(module))
         if exported is None:
             exported = _public_defs(_source(module))
@@ -127,7 +134,7 @@ def test_a_broken_link_fails_the_strict_build(tmp_path):
     copy.mkdir()
     shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
     shutil.copytree(ROOT / "docs", copy / "docs")
-    for name in ["keras_lr", "saved_runs"]:
+    for name in ["keras_lr", "saved_runs", "README.md"]:
         (copy / name).symlink_to(ROOT / name)
     with open(copy / "docs" / "guides" / "index.md", "a") as page:
         page.write("\n[gone](no_such_page.md)\n")
