@@ -18,6 +18,7 @@ APP = "keras-lr-experiments @ " + (
 PLOT = ["matplotlib>=3.7"]
 TUNE = ["ray[tune]>=2.60"]
 DOGS = ["tensorflow-datasets>=4.9"]
+DOCS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings-python>=1.16"]
 
 setup(
     extras_require={
@@ -42,6 +43,9 @@ setup(
             "tensorboard>=2.16",
             # keras_lr.tune's tests run PBT on a local Ray.
             *TUNE,
+            # tests/docs/ builds the site in strict mode.
+            *DOCS,
         ],
+        "docs": DOCS,
     }
 )

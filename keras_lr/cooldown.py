@@ -104,11 +104,11 @@ def branch_cooldowns(
     Example:
 
     ```python
-    model.fit(x, y, epochs=20)            # constant rate: the stable phase
+    model.fit(x, y, epochs=5)             # constant rate: the stable phase
     model.save("stable.keras")
     branches = keras_lr.cooldown.branch_cooldowns(
-        "stable.keras", (x, y), [100, 300, 600],
-        validation_data=(x_test, y_test),
+        "stable.keras", (x, y), [32, 96],
+        validation_data=(x_val, y_val),
     )
     ```
 

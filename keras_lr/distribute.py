@@ -189,7 +189,9 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     with strategy.scope():
         model = make_model()
         model.compile(keras.optimizers.SGD(0.1), "mse")
-    model.fit(dataset, epochs=10, callbacks=[...])
+    model.fit(x, y, epochs=10, callbacks=[
+        keras_lr.callbacks.ReduceLROnPlateau(monitor="loss", patience=3),
+    ])
     ```
     """
 

@@ -62,8 +62,10 @@ def plot_schedule(
     Example:
 
     ```python
+    import keras_lr.plot
+
     keras_lr.plot.plot_schedule(
-        keras_lr.schedules.OneCycle(0.1, 1000), 1000, path="one_cycle.png"
+        keras_lr.schedules.OneCycle(0.1, 200), 200, path="one_cycle.png"
     )
     ```
     """

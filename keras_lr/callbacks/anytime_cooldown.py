@@ -99,9 +99,9 @@ class AnytimeCooldown(StatefulCallback):
 
     ```python
     model.compile(keras.optimizers.AdamW(3e-4), "mse")
-    model.fit(x, y, epochs=1000, validation_split=0.1, callbacks=[
+    model.fit(x, y, epochs=20, validation_split=0.1, callbacks=[
         keras_lr.callbacks.AnytimeCooldown(
-            decay_steps=2000, patience=5, time_budget=3600
+            decay_steps=100, patience=3, time_budget=3600
         )
     ])
     ```

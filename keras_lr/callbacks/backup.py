@@ -88,10 +88,10 @@ class BackupAndRestore(_stateful.StateSaver):
 
     ```python
     model.fit(
-        x, y, epochs=30,
+        x, y, epochs=10, validation_data=(x_val, y_val),
         callbacks=[
             keras_lr.callbacks.ReduceLROnPlateau(patience=3),
-            keras_lr.callbacks.BackupAndRestore("/tmp/run1"),
+            keras_lr.callbacks.BackupAndRestore("backup"),
         ],
     )
     ```

@@ -44,7 +44,7 @@ class DivergenceGuard(_RollbackCallback):
     Example:
 
     ```python
-    model.fit(x, y, epochs=30, callbacks=[
+    model.fit(x, y, epochs=10, callbacks=[
         keras_lr.callbacks.DivergenceGuard(factor=0.5, threshold=4.0)
     ])
     ```

@@ -58,11 +58,12 @@ class IncreaseBatchSizeOnPlateau(BatchSizeCallback):
     Example:
 
     ```python
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=16, seed=0)
     grow = keras_lr.callbacks.IncreaseBatchSizeOnPlateau(
         loader, monitor="val_loss", factor=2, patience=3
     )
     model.fit(loader.as_dataset(), steps_per_epoch=loader.steps_per_epoch,
-              validation_data=(x_val, y_val), epochs=50, shuffle=False,
+              validation_data=(x_val, y_val), epochs=10, shuffle=False,
               callbacks=[grow])
     ```
 

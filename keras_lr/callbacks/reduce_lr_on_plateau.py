@@ -70,10 +70,10 @@ class ReduceLROnPlateau(_RollbackCallback):
 
     ```python
     schedule = keras_lr.schedules.CosineDecay(
-        0.0, 10_000, warmup_target=0.1, warmup_steps=500
+        0.0, 300, warmup_target=0.1, warmup_steps=30
     )
     model.compile(keras.optimizers.SGD(schedule, momentum=0.9), "mse")
-    model.fit(x, y, validation_split=0.1, epochs=50, callbacks=[
+    model.fit(x, y, validation_split=0.1, epochs=10, callbacks=[
         keras_lr.callbacks.ReduceLROnPlateau(patience=3, backtrack=True)
     ])
     ```

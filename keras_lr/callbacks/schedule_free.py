@@ -92,7 +92,7 @@ class SwapScheduleFreeWeights(StatefulCallback):
         callbacks=[
             keras_lr.callbacks.SwapScheduleFreeWeights(),
             keras.callbacks.ModelCheckpoint("best.keras"),
-            keras_lr.callbacks.BackupAndRestore("/tmp/run"),
+            keras_lr.callbacks.BackupAndRestore("backup"),
         ],
     )
     model.evaluate(x_val, y_val)  # at x

@@ -95,7 +95,8 @@ class LRRangeTest(keras.callbacks.Callback):
     Example:
 
     ```python
-    finder = keras_lr.callbacks.LRRangeTest(start_lr=1e-6, end_lr=1.0)
+    model.compile(keras.optimizers.SGD(), "mse")
+    finder = keras_lr.callbacks.LRRangeTest(start_lr=1e-3, end_lr=1.0)
     with finder:
         model.fit(x, y, epochs=5, callbacks=[finder])
     print(finder.result.suggestion())

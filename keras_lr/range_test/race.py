@@ -79,13 +79,15 @@ def choose_learning_rate(
     lands within 10% of the best fixed rate's loss on 3 of 10;
     `choose_learning_rate` also trains, which costs about a fifth of a
     19-rate grid with the defaults below and lands within 10% on more of
-    them (README: "Choosing the rate").
+    them (docs/studies/range_test.md: "The race").
 
     Args:
         model: A compiled Keras model.
-        x, y, sample_weight: Training data, as NumPy arrays (or nested
-            structures of them), or `x` a batched `tf.data.Dataset` (then
-            `validation_data` is required and `budget` must be given).
+        x: Training inputs, as NumPy arrays (or nested structures of
+            them), or a batched `tf.data.Dataset` (then `validation_data`
+            is required and `budget` must be given).
+        y: Training targets, as NumPy arrays (`None` for a dataset).
+        sample_weight: Optional sample weights, as NumPy arrays.
         validation_data: `(x, y)`, `(x, y, sample_weight)` or a batched
             `tf.data.Dataset`, scored after each rung. If `None`, a seeded
             random `validation_split` of the array data is held out of
@@ -106,7 +108,9 @@ def choose_learning_rate(
         monitor: The held-out metric to score, `"val_loss"` by default (a
             name of `model.evaluate`'s logs, with or without `val_`).
         mode: `"auto"`, `"min"` or `"max"` (auto as Keras 3 reads it).
-        start_lr, end_lr, num_steps: The range test's sweep.
+        start_lr: The range test's first rate.
+        end_lr: The range test's last rate.
+        num_steps: The range test's number of steps.
         seed: An integer or `None`: seeds the held-out split, the range
             test's and the race's shuffling. Same seed, same race.
         verbose: 0, or 1 for a line per rung and a summary.

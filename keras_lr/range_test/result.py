@@ -31,14 +31,16 @@ class RangeTestResult:
     run of consecutive falls of the smoothed curve) lies well inside the
     region where the loss falls, clear of the flat start and of the
     blow-up; the idea is fastai's default, the code is ours. On our digits
-    check (`benchmarks/range_test_quality.py`, table in README.md) it was
+    check (`benchmarks/range_test_quality.py`, table in
+    docs/studies/range_test.md) it was
     the best of the three with Adam (within 10% of the best fixed rate's
     loss); with plain SGD, whose best rate for a short run sits just under
     the edge of stability, it was 1.5x below the best rate and 1.22x its
     loss, and `"steepest"` came closer. `"steepest"` hangs on a single
     point and moves with noise; `"minimum"` (the rate of the lowest loss
     divided by 10) depends on exactly where the curve turns up. On a bank
-    of ten settings (`benchmarks/range_test_rules.py`, table in README.md)
+    of ten settings (`benchmarks/range_test_rules.py`,
+    docs/studies/range_test.md)
     the valley was more than 10x off the best fixed rate least often of
     the three (1 in 10), no reading suited every optimizer (plain SGD's
     best rate sits near where the curve turns up, Adam's well before it),

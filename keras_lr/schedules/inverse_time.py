@@ -102,3 +102,4 @@ class InverseTimeDecay(_base.LearningRateSchedule):
 
 
 TimeBasedDecay = InverseTimeDecay
+"""`InverseTimeDecay` under the seed article's name, "time-based decay"."""

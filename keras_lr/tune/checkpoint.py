@@ -26,6 +26,7 @@ import ray.tune
 from keras_lr.tune.errors import CheckpointMismatchError
 
 CHECKPOINT_FORMAT = "keras_lr.tune/1"
+"""The format name written into every checkpoint's `keras_lr_tune.json`."""
 META_FILE = "keras_lr_tune.json"
 
 

@@ -92,13 +92,19 @@ class ReportAndCheckpoint(BackupAndRestore):
     Example:
 
     ```python
+    import os
+
+    import ray.tune
+
+    import keras_lr.tune
+
     def train(config):
         model = make_model()
         schedule = keras_lr.schedules.CosineDecay(
-            0.0, 900, warmup_target=config["learning_rate"], warmup_steps=100)
-        model.compile(keras.optimizers.Adam(schedule), loss=...)
+            0.0, 40, warmup_target=config["learning_rate"], warmup_steps=8)
+        model.compile(keras.optimizers.Adam(schedule), "mse")
         model.fit(
-            x, y, epochs=20,
+            x, y, epochs=4, validation_data=(x_val, y_val), verbose=0,
             callbacks=[
                 keras_lr.callbacks.ReduceLROnPlateau(patience=3),
                 keras_lr.tune.ReportAndCheckpoint(config),
@@ -106,14 +112,21 @@ class ReportAndCheckpoint(BackupAndRestore):
         )
 
     pbt = ray.tune.schedulers.PopulationBasedTraining(
-        time_attr="epoch", metric="val_accuracy", mode="max",
-        perturbation_interval=4,
+        time_attr="epoch", metric="val_loss", mode="min",
+        perturbation_interval=2,
         hyperparam_mutations={"learning_rate": ray.tune.loguniform(1e-4, 0.1)},
     )
-    ray.tune.Tuner(
+    results = ray.tune.Tuner(
         train,
-        tune_config=ray.tune.TuneConfig(scheduler=pbt, num_samples=4),
+        param_space={"learning_rate": ray.tune.loguniform(1e-4, 0.1)},
+        tune_config=ray.tune.TuneConfig(
+            scheduler=pbt, num_samples=2, reuse_actors=True
+        ),
+        run_config=ray.tune.RunConfig(storage_path=os.path.abspath("ray")),
     ).fit()
+    if results.errors:
+        raise results.errors[0]
+    print(results.get_best_result("val_loss", "min").metrics["val_loss"])
     ```
     """
 
