@@ -1,7 +1,7 @@
 """Draws the whole schedule family into one figure (~1.5 min, 2 CPUs).
 
 Run: python examples/plot_schedules.py [output.png]; the default,
-runs/schedules.png, is ignored by git. The README's figure:
+runs/schedules.png, is ignored by git. The schedules guide's figure:
 python examples/plot_schedules.py docs/schedules.png
 """
 

@@ -442,8 +442,8 @@ def pytorch_counting(values, patience, cooldown):
 @pytest.mark.parametrize("patience", [1, 2, 3])
 @pytest.mark.parametrize("cooldown", [1, 2, 4])
 def test_patience_and_cooldown_are_pytorchs_plus_one(patience, cooldown):
-    """What the README says: Keras' (and our) `patience=p, cooldown=c` is
-    PyTorch's `patience=p - 1, cooldown=c - 1`."""
+    """What the callbacks guide says: Keras' (and our) `patience=p,
+    cooldown=c` is PyTorch's `patience=p - 1, cooldown=c - 1`."""
     values = list(np.random.default_rng(patience * 10 + cooldown).random(40))
     callback = keras_lr.callbacks.ReduceLROnPlateau(
         "val_loss",

@@ -1,9 +1,9 @@
 """End-to-end: does the suggestion help on scikit-learn's digits? (slow)
 
 Runs `benchmarks/range_test_quality.py`'s check. What it asserts is what
-the check showed (see the table in README.md): with Adam the valley
-suggestion trains within 10% of the best fixed rate of the grid; with both
-optimizers it lies within a factor of 10 of the grid's best rate.
+the check showed (see the table in docs/studies/range_test.md): with Adam
+the valley suggestion trains within 10% of the best fixed rate of the grid;
+with both optimizers it lies within a factor of 10 of the grid's best rate.
 """
 
 import importlib.util
