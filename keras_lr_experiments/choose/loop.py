@@ -11,10 +11,10 @@ Every step is counted by measurement: `Trainer.steps` is the optimizer's
 own `iterations` counter, read after each chunk.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
 from keras_lr.callbacks import SwapScheduleFreeWeights
 
 OPTIMIZERS = ("adamw", "adam", "schedule_free_adamw")
@@ -43,8 +43,12 @@ def batch_indices(num_examples: int, steps: int, seed: int) -> np.ndarray:
     batches only, the same for every way of a seed."""
     rng = np.random.default_rng(seed)
     passes = -(-steps * BATCH_SIZE // num_examples) + 1
-    order = np.concatenate([rng.permutation(num_examples) for _ in range(passes)])
-    return order[: steps * BATCH_SIZE].reshape(steps, BATCH_SIZE).astype("int32")
+    order = np.concatenate(
+        [rng.permutation(num_examples) for _ in range(passes)]
+    )
+    return (
+        order[: steps * BATCH_SIZE].reshape(steps, BATCH_SIZE).astype("int32")
+    )
 
 
 class Trainer:
@@ -103,7 +107,9 @@ class Trainer:
         self.model.set_weights(state["weights"])
         if not self.optimizer.built:
             self.optimizer.build(self.model.trainable_variables)
-        for variable, value in zip(self.optimizer.variables, state["optimizer"]):
+        for variable, value in zip(
+            self.optimizer.variables, state["optimizer"]
+        ):
             variable.assign(value)
 
     @property

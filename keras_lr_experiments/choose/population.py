@@ -52,8 +52,18 @@ def _server_class():
             self.inits = {}
             self.spent = {}
 
-        def train(self, group, budget, workload_name, seed, stream, state,
-                  rate, start, n):
+        def train(
+            self,
+            group,
+            budget,
+            workload_name,
+            seed,
+            stream,
+            state,
+            rate,
+            start,
+            n,
+        ):
             """`(state, evaluation, trained)`, or `None` once `group` has
             spent `budget` steps (the chunk is then not trained)."""
             import keras
@@ -148,7 +158,6 @@ class Session:
         self.num_cpus = num_cpus
 
     def __enter__(self):
-        import ray
 
         from keras_lr_experiments.tune.search import start_ray
 

@@ -182,9 +182,10 @@ def run_choose(out: Path, budget, command: str, stream=None) -> dict:
     _files.check_writable(out)
     loaded = [workloads.load_workload(name) for name in WORKLOADS]
     use_ray = population.ray_available()
-    per_workload = len(budget.seeds) * len(ways.LOCAL_WAYS) + len(
-        budget.grid_seeds
-    ) * budget.grid_rates
+    per_workload = (
+        len(budget.seeds) * len(ways.LOCAL_WAYS)
+        + len(budget.grid_seeds) * budget.grid_rates
+    )
     if use_ray:
         per_workload += len(budget.seeds) * len(ways.RAY_WAYS)
     lines = Lines(per_workload * len(loaded), stream=stream)

@@ -149,7 +149,11 @@ def summarize(loaded, records, budget, ray_ran: bool) -> dict:
                 "curve_mean": _mean_curve(runs),
             }
         ranked = sorted(
-            (w for w in by_way if w != "grid" and "test_loss_mean" in by_way[w]),
+            (
+                w
+                for w in by_way
+                if w != "grid" and "test_loss_mean" in by_way[w]
+            ),
             key=lambda w: (_key(by_way[w]["test_loss_mean"]), w),
         )
         for rank, way in enumerate(ranked, 1):
@@ -160,7 +164,7 @@ def summarize(loaded, records, budget, ray_ran: bool) -> dict:
             if by_way[w].get("steps_to_target_median") is not None
         ]
         best = min(medians) if medians else None
-        for way, row in by_way.items():
+        for row in by_way.values():
             if "seeds" not in row:
                 continue
             median = row["steps_to_target_median"]

@@ -5,18 +5,20 @@ weights on the seed's batches (`loop.batch_indices`), with AdamW
 (Keras' defaults but the rate) unless it says otherwise. A search spends
 steps out of the budget first; the training at its answer gets the rest.
 
-| way | search | training |
-|---|---|---|
-| `keras_default` | none | AdamW at Keras' default rate, 0.001 |
-| `article_adam` | none | Adam at 0.001 (the seed article's) |
-| `valley` | range test | constant at its valley reading |
-| `valley_one_cycle` | range test | one-cycle peaking at the valley (fastai's `fit_one_cycle`: `pct_start` 0.25, `div` 25, final `div` 1e5) |
-| `race` | `keras_lr.choose_learning_rate` | constant at its pick |
-| `race_wsd` | the same race | warmup-stable-decay peaking at the pick (10% warmup, 20% 1-sqrt cooldown) |
-| `pbt` | Ray's PBT, population 4 (`population`) | its best final trial |
-| `asha` | Ray's ASHA | its best final trial |
-| `schedule_free` | none | ScheduleFreeAdamW at its default rate, 0.0025 |
-| `grid` | 19 fixed rates, the whole budget each (19x) | the best by validation loss |
+- `keras_default`: AdamW at Keras' default rate, 0.001.
+- `article_adam`: Adam at 0.001 (the seed article's).
+- `valley`: the range test, then constant at its valley reading.
+- `valley_one_cycle`: the same range test, then one-cycle peaking at the
+  valley (fastai's `fit_one_cycle`: `pct_start` 0.25, `div` 25, final
+  `div` 1e5).
+- `race`: `keras_lr.choose_learning_rate`, then constant at its pick.
+- `race_wsd`: the same race, then warmup-stable-decay peaking at the
+  pick (10% warmup, 20% 1-sqrt cooldown).
+- `pbt`: Ray's PBT, population 4; its best final trial.
+- `asha`: Ray's ASHA; its best final trial.
+- `schedule_free`: ScheduleFreeAdamW at its default rate, 0.0025.
+- `grid`: 19 fixed rates, the whole budget each (19x); the best final
+  validation loss.
 
 A record holds the way's curve: after every `eval_every` steps of
 training, `[steps spent so far, search included, val_loss, test_loss,
@@ -26,9 +28,9 @@ test metric]`, and its `final` point.
 import time
 import warnings
 
+import keras
 import numpy as np
 
-import keras
 import keras_lr
 from keras_lr_experiments.choose import loop
 

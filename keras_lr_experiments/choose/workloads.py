@@ -120,7 +120,10 @@ def _split(x, y, stratify: bool):
     )
     strata = y_rest if stratify else None
     x_val, x_test, y_val, y_test = train_test_split(
-        x_rest, y_rest, test_size=0.5, stratify=strata,
+        x_rest,
+        y_rest,
+        test_size=0.5,
+        stratify=strata,
         random_state=SPLIT_SEED,
     )
     return x_train, y_train, x_val, y_val, x_test, y_test
@@ -144,8 +147,11 @@ def load_workload(name: str) -> Workload:
         if name == "digits_cnn":
             x = x[..., None]
         parts = _split(x, y, stratify=True)
-        shape = {"digits_mlp": "8x8", "digits_cnn": "8x8x1 images",
-                 "digits_gru": "8 rows of 8 as a sequence"}[name]
+        shape = {
+            "digits_mlp": "8x8",
+            "digits_cnn": "8x8x1 images",
+            "digits_gru": "8 rows of 8 as a sequence",
+        }[name]
         description = f"scikit-learn digits, {shape}, 10 classes"
         task, outputs, scale = "classification", 10, 1.0
     elif name == "tabular":
