@@ -45,7 +45,7 @@ def write_figures(out, loaded, document: dict) -> None:
 
 
 def _profile(plt, out, summary) -> None:
-    figure, axis = plt.subplots(figsize=(8, 5))
+    figure, axis = plt.subplots(figsize=(10, 5))
     taus = np.logspace(0, np.log10(40), 400)
     count = len(summary)
     for way in ways.WAYS:
@@ -78,7 +78,7 @@ def _profile(plt, out, summary) -> None:
     axis.set_ylabel(f"fraction of the {count} workloads")
     axis.set_title("Performance profile (AlgoPerf): reaching the target")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=8, loc="lower right")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     _files.save_figure(figure, out / "performance_profile.png")
     plt.close(figure)
 

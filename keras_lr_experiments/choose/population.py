@@ -164,6 +164,8 @@ class Session:
         # Tune warns of every trial's missing `result.json` when PBT clones
         # a trial; the part's own lines say what happened.
         logging.getLogger("ray.tune").setLevel(logging.ERROR)
+        # Ray's boxes of every search's settings: the part prints its own.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         start_ray(None, num_cpus=self.num_cpus)
         self.server = _server_class().options(name=SERVER_NAME).remote()
         self.storage = tempfile.mkdtemp(prefix="keras_lr_choose_ray_")
@@ -174,6 +176,7 @@ class Session:
 
         import ray
 
+        ray.kill(self.server)
         ray.shutdown()
         shutil.rmtree(self.storage, ignore_errors=True)
         return False

@@ -65,7 +65,7 @@ class Lines:
             left = "?"
             if self.progress.worked:
                 rate = elapsed / max(self.progress.worked, 1)
-                left = Progress.clock(rate * (self.total - self.done) / 2)
+                left = Progress.clock(rate * (self.total - self.done))
             self.progress.write(
                 f"[{self.done}/{self.total} | elapsed "
                 f"{Progress.clock(elapsed)} | left ~{left}] {title}: {note}"
@@ -89,8 +89,13 @@ def _summary_note(record: dict, metric: str) -> str:
     return text
 
 
-def _local_stream(loaded, budget, out, lines, records, errors) -> None:
-    """The local ways and the grid, workload by workload."""
+class _Stopped(Exception):
+    """The main thread was interrupted: the local stream ends."""
+
+
+def _local_stream(loaded, budget, out, lines, records, errors, stop):
+    """The local ways and the grid, workload by workload; ends before its
+    next run once `stop` is set."""
     from keras_lr_experiments.choose import budget as budgets
 
     try:
@@ -109,6 +114,8 @@ def _local_stream(loaded, budget, out, lines, records, errors) -> None:
                         records.append(record)
                         lines.line(title, "complete before: skipped", True)
                         continue
+                    if stop.is_set():
+                        raise _Stopped()
                     if context is None:
                         context = ways.Context(workload, counter)
                     kind = ways.SEARCH_OF.get(way)
@@ -131,6 +138,8 @@ def _local_stream(loaded, budget, out, lines, records, errors) -> None:
                         records.append(record)
                         lines.line(title, "complete before: skipped", True)
                         continue
+                    if stop.is_set():
+                        raise _Stopped()
                     if context is None:
                         context = ways.Context(workload, counter)
                     record = ways.run_grid_rate(context, rate, seed, budget)
@@ -138,6 +147,8 @@ def _local_stream(loaded, budget, out, lines, records, errors) -> None:
                     _files.write_json(path, record)
                     records.append(record)
                     lines.line(title, _summary_note(record, metric))
+    except _Stopped:
+        return
     except BaseException as error:  # reported by the main thread
         errors.append((error, traceback.format_exc()))
 
@@ -158,7 +169,8 @@ def _ray_stream(loaded, budget, out, lines, records) -> None:
                     pending.append((workload, seed, way, path, expected, title))
     if not pending:
         return
-    with population.Session() as session:
+    session = population.Session()
+    with session:
         for workload, seed, way, path, expected, title in pending:
             start = time.monotonic()
             found = session.search(way, workload.name, seed, budget)
@@ -169,19 +181,41 @@ def _ray_stream(loaded, budget, out, lines, records) -> None:
             _files.write_json(path, record)
             records.append(record)
             lines.line(title, _summary_note(record, workload.metric))
+        stopping = time.monotonic()
+    lines.progress.write(
+        f"    Ray shut down in {time.monotonic() - stopping:.1f} s"
+    )
 
 
-def run_choose(out: Path, budget, command: str, stream=None) -> dict:
+def run_choose(
+    out: Path,
+    budget,
+    command: str,
+    stream=None,
+    names=WORKLOADS,
+    use_ray: bool | None = None,
+) -> dict:
     """Runs (or resumes) part `choose` into `out / "choose"`; writes the
-    table and the figures; returns the summary."""
+    table and the figures; returns the summary.
+
+    Args:
+        out: The reproduction's `--out`.
+        budget: A `budget.Budget`.
+        command: The command line, written into the results.
+        stream: Where the progress lines go (default stdout).
+        names: The workloads (tests run fewer).
+        use_ray: Whether to run PBT and ASHA; default: when Ray is
+            installed.
+    """
     from keras_lr_experiments.choose import figure
     from keras_lr_experiments.choose import table
     from keras_lr_experiments.choose import workloads
 
     out = Path(out) / FOLDER
     _files.check_writable(out)
-    loaded = [workloads.load_workload(name) for name in WORKLOADS]
-    use_ray = population.ray_available()
+    loaded = [workloads.load_workload(name) for name in names]
+    if use_ray is None:
+        use_ray = population.ray_available()
     per_workload = (
         len(budget.seeds) * len(ways.LOCAL_WAYS)
         + len(budget.grid_seeds) * budget.grid_rates
@@ -195,9 +229,10 @@ def run_choose(out: Path, budget, command: str, stream=None) -> dict:
             '(pip install -e ".[tune]" to run them)'
         )
     records, errors = [], []
+    stop = threading.Event()
     local = threading.Thread(
         target=_local_stream,
-        args=(loaded, budget, out, lines, records, errors),
+        args=(loaded, budget, out, lines, records, errors, stop),
         daemon=True,
     )
     start = time.monotonic()
@@ -205,8 +240,17 @@ def run_choose(out: Path, budget, command: str, stream=None) -> dict:
     try:
         if use_ray:
             _ray_stream(loaded, budget, out, lines, records)
+    except BaseException:
+        # Interrupted or failed: the local stream ends after its current
+        # run (kept, as every finished one), then this goes on up.
+        stop.set()
+        raise
     finally:
         local.join()
+    lines.progress.write(
+        f"    all runs done in {Progress.clock(time.monotonic() - start)}; "
+        "writing the table and figures"
+    )
     if errors:
         error, trace = errors[0]
         lines.progress.write(trace)
