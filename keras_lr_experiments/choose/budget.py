@@ -71,7 +71,10 @@ FULL = Budget(
     race_candidates=4,
     population=4,
     perturbation_interval=20,
-    asha_rates=12,
+    # Enough trials that ASHA always wants more than the budget (the first
+    # trial runs to 80 steps, each other one at least 20): the stop at
+    # the budget, not ASHA running out of trials, ends it.
+    asha_rates=16,
     asha_grace=20,
     grid_rates=19,
     seeds=(0, 1, 2),
@@ -85,7 +88,7 @@ QUICK = Budget(
     race_candidates=4,
     population=4,
     perturbation_interval=8,
-    asha_rates=6,
+    asha_rates=8,
     asha_grace=8,
     grid_rates=19,
     seeds=(0,),

@@ -72,6 +72,17 @@ class Lines:
             )
 
 
+def check_budget(record: dict, budget) -> None:
+    """Raises `RuntimeError` unless the record spent exactly the budget
+    (the grid: each rate)."""
+    if record["steps"] != budget.steps:
+        raise RuntimeError(
+            f"{record['workload']}/{record['way']} seed {record['seed']} "
+            f"spent {record['steps']} steps (measured), not the budget's "
+            f"{budget.steps}"
+        )
+
+
 def _summary_note(record: dict, metric: str) -> str:
     final = record["final"]
 
@@ -124,6 +135,7 @@ def _local_stream(loaded, budget, out, lines, records, errors, stop):
                     record = ways.run_local_way(
                         context, way, seed, budget, found.get(kind)
                     )
+                    check_budget(record, budget)
                     record["spec"] = expected
                     _files.write_json(path, record)
                     records.append(record)
@@ -143,6 +155,7 @@ def _local_stream(loaded, budget, out, lines, records, errors, stop):
                     if context is None:
                         context = ways.Context(workload, counter)
                     record = ways.run_grid_rate(context, rate, seed, budget)
+                    check_budget(record, budget)
                     record["spec"] = expected
                     _files.write_json(path, record)
                     records.append(record)
@@ -177,6 +190,7 @@ def _ray_stream(loaded, budget, out, lines, records) -> None:
             record = ways.population_record(
                 way, workload, seed, found, time.monotonic() - start
             )
+            check_budget(record, budget)
             record["spec"] = expected
             _files.write_json(path, record)
             records.append(record)

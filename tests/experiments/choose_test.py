@@ -315,3 +315,12 @@ def test_quick_part_choose_end_to_end(tmp_path):
     assert math.isfinite(summary["workloads"]["digits_mlp"]["target_test_loss"])
     progress = [line for line in done.stdout.splitlines() if "left ~" in line]
     assert len(progress) == len(records)
+
+
+def test_a_run_off_the_budget_is_an_error_not_a_row():
+    from keras_lr_experiments.choose import runner
+
+    record = {"workload": "w", "way": "asha", "seed": 1, "steps": 300}
+    with pytest.raises(RuntimeError, match="spent 300 steps .* budget's 32"):
+        runner.check_budget(record, TINY)
+    runner.check_budget(dict(record, steps=TINY.steps), TINY)
