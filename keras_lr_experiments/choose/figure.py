@@ -46,7 +46,15 @@ def write_figures(out, loaded, document: dict) -> None:
 
 def _profile(plt, out, summary) -> None:
     figure, axis = plt.subplots(figsize=(10, 5))
-    taus = np.logspace(0, np.log10(40), 400)
+    finite = [
+        row["profile_ratio"]
+        for entry in summary.values()
+        for row in entry["ways"].values()
+        if row.get("profile_ratio") is not None
+    ]
+    # Far enough right for every finite ratio (the grid's are large).
+    right = max([4.0] + [1.2 * r for r in finite])
+    taus = np.logspace(0, np.log10(right), 600)
     count = len(summary)
     for way in ways.WAYS:
         ratios = []
@@ -70,7 +78,7 @@ def _profile(plt, out, summary) -> None:
             linewidth=2,
         )
     axis.set_xscale("log")
-    axis.set_xlim(1, 40)
+    axis.set_xlim(1, right)
     axis.set_ylim(-0.02, 1.02)
     axis.set_xlabel(
         "tau: steps to the target / the fastest way's (search included)"
