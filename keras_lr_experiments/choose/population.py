@@ -166,6 +166,9 @@ class Session:
         logging.getLogger("ray.tune").setLevel(logging.ERROR)
         # Ray's boxes of every search's settings: the part prints its own.
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        # Ctrl-C must end the part (it resumes on the next call), not only
+        # the search running, which Tune's own handler would do.
+        os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
         start_ray(None, num_cpus=self.num_cpus)
         self.server = _server_class().options(name=SERVER_NAME).remote()
         self.storage = tempfile.mkdtemp(prefix="keras_lr_choose_ray_")
