@@ -3,7 +3,7 @@
 ```
 keras-lr reproduce [--dataset digits|stanford_dogs] [--data-dir PATH]
                    [--epochs N] [--seeds 0 1 2] [--batch-size B]
-                   [--out runs] [--parts lr optimizers fair]
+                   [--out runs] [--parts lr optimizers fair choose]
                    [--optimizers ...] [--quick] [--quiet]
 keras-lr find [--dataset ...] [--data-dir PATH] [--optimizer adam]
               [--out range_test] ...
@@ -148,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trains the article's comparisons over several seeds: "
         "(lr) Adam at 0.1, 0.01, 0.001; (optimizers) SGD with step "
         "annealing, RMSprop, Adam, Adagrad, Adadelta all at 0.001; (fair) "
-        "each at the rate our range test picks. Resumable: complete runs "
-        "are skipped.",
+        "each at the rate our range test picks; (choose) every way of "
+        "choosing the rate at equal budget on five workloads. Resumable: "
+        "complete runs are skipped.",
     )
     _add_data_arguments(reproduce)
     reproduce.add_argument(
@@ -177,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PARTS,
         nargs="+",
         default=list(PARTS),
-        help="default: all three",
+        help="default: all four",
     )
     reproduce.add_argument(
         "--optimizers",
@@ -435,6 +436,10 @@ def _reproduce(args) -> int:
         steps = args.range_test_steps or DEFAULT_RANGE_TEST_STEPS
     if "fair" in args.parts:
         range_test.find_learning_rate_function()
+    parts = list(dict.fromkeys(args.parts))
+    others = [part for part in parts if part != "choose"]
+    if not others:
+        return _choose(args)
     data = _load_data(args)
     settings = Settings(
         dataset=data.name,
@@ -442,13 +447,32 @@ def _reproduce(args) -> int:
         batch_size=args.batch_size,
         seeds=list(dict.fromkeys(seeds)),
         out=args.out,
-        parts=list(dict.fromkeys(args.parts)),
+        parts=others,
         optimizers=list(dict.fromkeys(args.optimizers)),
         range_test_steps=steps,
         range_test_repeats=repeats,
         quiet=args.quiet,
     )
     runner.reproduce(data, settings)
+    if "choose" in parts:
+        return _choose(args)
+    return 0
+
+
+def _choose(args) -> int:
+    """Part `choose` (its own workloads: `--dataset` does not apply)."""
+    import dataclasses
+
+    from keras_lr_experiments.choose import budget
+    from keras_lr_experiments.choose import runner as choose_runner
+
+    sizes = budget.QUICK if args.quick else budget.FULL
+    if args.seeds:
+        sizes = dataclasses.replace(
+            sizes, seeds=tuple(dict.fromkeys(args.seeds))
+        )
+    command = "keras-lr " + " ".join(args.argv)
+    choose_runner.run_choose(args.out, sizes, command)
     return 0
 
 

@@ -7,5 +7,5 @@ cannot drift apart.
 """
 
 DATASETS = ("digits", "stanford_dogs")
-PARTS = ("lr", "optimizers", "fair")
+PARTS = ("lr", "optimizers", "fair", "choose")
 OPTIMIZERS = ("sgd_annealing", "rmsprop", "adam", "adagrad", "adadelta")

@@ -18,6 +18,8 @@ EXPERIMENT_NAMES = {
     "lr": "adam_lrs",
     "optimizers": "optimizers_lr0.001",
     "fair": "optimizers_range_test_lr",
+    # Its own workloads, not the data set's: `<out>/choose`.
+    "choose": "choose",
 }
 LABELS = {
     "sgd_annealing": "SGD + step annealing",
@@ -75,7 +77,8 @@ def make_plan(
     check_parts(parts)
     runs = []
     for part in PARTS:
-        if part not in parts:
+        # Part `choose` plans its own runs (`keras_lr_experiments.choose`).
+        if part not in parts or part == "choose":
             continue
         experiment = experiment_name(dataset, part)
         if part == "lr":
