@@ -12,7 +12,12 @@ fall to where it diverges), and lets training decide inside it:
    starting state (restored bitwise) on the same batches and scored on
    held-out data. The better `1 / reduction` go on training from where
    they stopped, each rung `reduction` times longer than the last, until
-   one is left or the `budget` of training steps is spent.
+   one is left or the `budget` of training steps is spent, in at most
+   three rungs (`keras_lr.range_test.rungs`): a first rung long enough
+   to tell a slow starter from a bad rate.
+3. The winner is checked against its own earlier scores: one that got
+   worse falls back to a candidate whose score held
+   (`keras_lr.range_test.held`).
 
 The model is restored bitwise afterwards, whatever happened.
 """
@@ -25,10 +30,11 @@ import tensorflow as tf
 from keras_lr import _checks
 from keras_lr.callbacks._rules import say
 from keras_lr.range_test import data
-from keras_lr.range_test.bracket import bracket
 from keras_lr.range_test.bracket import candidate_rates
+from keras_lr.range_test.bracket import read_bracket
 from keras_lr.range_test.callback import check_compiled
 from keras_lr.range_test.find import find_learning_rate
+from keras_lr.range_test.held import held_winner
 from keras_lr.range_test.race_result import RaceResult
 from keras_lr.range_test.race_runner import RaceRunner
 from keras_lr.range_test.rungs import rung_plan
@@ -43,7 +49,7 @@ def choose_learning_rate(
     validation_split=0.2,
     batch_size=32,
     budget=None,
-    candidates=12,
+    candidates=8,
     reduction=2,
     monitor="val_loss",
     mode="auto",
@@ -210,11 +216,23 @@ def choose_learning_rate(
     # Readings that coincide leave fewer candidates: the same budget then
     # goes to fewer, longer shares.
     plan = rung_plan(rates.size, reduction, budget, multiple)
+    reading = read_bracket(stage1)
+    notices = []
+    if reading["degenerate"]:
+        notices.append(
+            "The range test's curve gave a degenerate bracket "
+            f"[{reading['read'][0]:.3g}, {reading['read'][1]:.3g}] "
+            "(narrower than 3x): the race ran across "
+            f"[{reading['low']:.3g}, {reading['high']:.3g}], a decade "
+            "below its top. Look at `result.range_test.plot()`; widen the "
+            "range test (`start_lr`, `end_lr`, `num_steps`) or try another "
+            "`seed`."
+        )
     if verbose:
-        low, high = bracket(stage1)
         say(
             f"range test: {len(stage1.losses)} steps, bracket "
-            f"[{low:.3g}, {high:.3g}]; racing {rates.size} candidates"
+            f"[{reading['low']:.3g}, {reading['high']:.3g}]; racing "
+            f"{rates.size} candidates"
         )
 
     runner = RaceRunner(
@@ -231,13 +249,19 @@ def choose_learning_rate(
     )
     with runner:
         started = time.perf_counter()
-        winner = runner.run()
+        runner.run()
         race_seconds = time.perf_counter() - started
+    answer = held_winner(runner.entries, runner.initial_score, runner.mode)
+    winner = answer["learning_rate"]
+    if answer["fallback"] or not answer["held"]:
+        notices.append(
+            _not_held(answer, runner.entries, runner.initial_score, monitor)
+        )
     result = RaceResult(
         learning_rate=float(winner),
         multiplier=float(winner / runner.reference),
         range_test=stage1,
-        bracket=bracket(stage1),
+        bracket=(reading["low"], reading["high"]),
         candidates=[float(r) for r in rates],
         entries=runner.entries,
         monitor=runner.monitor,
@@ -250,19 +274,56 @@ def choose_learning_rate(
             "race_seconds": round(race_seconds, 3),
         },
         config=config,
+        degenerate_bracket=reading["degenerate"],
+        held=answer["held"],
+        fallback_from=float(answer["ranked"]) if answer["fallback"] else None,
+        notices=notices,
     )
     edge = result.at_edge
     if edge is not None:
         low, high = result.bracket
-        warnings.warn(
+        notices.append(
             f"The race's winner {result.learning_rate:.3g} is the {edge} "
             f"candidate of the bracket [{low:.3g}, {high:.3g}] that the "
             "range test gave: the best rate may lie "
             f"{'above' if edge == 'top' else 'below'} it. Look at "
             "`result.plot()`; widen the range test (`start_lr`, `end_lr`, "
-            "`num_steps`) or try another `seed`.",
-            stacklevel=2,
+            "`num_steps`) or try another `seed`."
         )
+    for notice in notices:
+        warnings.warn(notice, stacklevel=2)
+        if verbose:
+            say(f"warning: {notice}")
     if verbose:
         say(result.summary())
     return result
+
+
+def _scores(entries, rate) -> str:
+    return " -> ".join(
+        f"{e['score']:.4g}"
+        for e in sorted(entries, key=lambda e: e["rung"])
+        if e["candidate"] == rate
+    )
+
+
+def _not_held(answer, entries, initial_score, monitor) -> str:
+    """The warning of a race whose ranked winner got worse."""
+    ranked = answer["ranked"]
+    said = (
+        f"The race's ranked winner {ranked:.3g} got worse than its own "
+        f"earlier held-out {monitor} (from {initial_score:.4g} before the "
+        f"race: {_scores(entries, ranked)})"
+    )
+    if answer["fallback"]:
+        rate = answer["learning_rate"]
+        return (
+            f"{said}; the answer falls back to {rate:.3g}, the candidate of "
+            f"the furthest rung whose score held ({_scores(entries, rate)})."
+        )
+    return (
+        f"{said}, and no candidate's score held: the answer stays the "
+        "ranked winner. The race may be longer than this model trains "
+        "well (overfitting), or every rate in the bracket unstable; look "
+        "at `result.plot()`."
+    )
