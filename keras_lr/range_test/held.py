@@ -17,24 +17,23 @@ def _better(a: float, b: float, mode: str) -> bool:
 
 
 def _history_held(scores: list[float], initial: float, mode: str) -> bool:
-    """Every score finite and none worse than any before it (the starting
-    score included when it is finite)."""
-    if not all(math.isfinite(s) for s in scores):
+    """The last score finite and no worse than any before it (the
+    starting score included when it is finite): where the candidate
+    ended is its best. A bump on the way that it recovered from is not a
+    collapse."""
+    last = scores[-1]
+    if not math.isfinite(last):
         return False
-    earlier = [initial] if math.isfinite(initial) else []
-    for score in scores:
-        if any(_better(e, score, mode) for e in earlier):
-            return False
-        earlier.append(score)
-    return True
+    earlier = scores[:-1] + ([initial] if math.isfinite(initial) else [])
+    return not any(_better(e, last, mode) for e in earlier)
 
 
 def held_winner(entries: list[dict], initial_score: float, mode: str) -> dict:
     """The race's answer, from its entries (`RaceResult.entries`).
 
     The ranked winner is the best `"ok"` candidate of the last rung. It
-    held when none of its scores is worse than one before it (nor than
-    `initial_score`). If it did not, the answer falls back to the
+    held when its last score is no worse than any of its earlier ones
+    (nor than `initial_score`). If it did not, the answer falls back to the
     candidate whose scores all held and that got furthest (the latest
     rung, then the best score there); if no candidate held, the ranked
     winner stays the answer.
@@ -74,6 +73,7 @@ def held_winner(entries: list[dict], initial_score: float, mode: str) -> dict:
     }
     if answer["held"]:
         return answer
+    # The candidates that held, each at the last rung it ran.
     best = None
     for rate, rows in histories.items():
         if not held[rate]:

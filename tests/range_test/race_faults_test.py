@@ -208,6 +208,25 @@ def test_a_winner_that_held_stays():
     assert held_winner(rows, 2.43, "min")["fallback"] is False
 
 
+def test_a_bump_recovered_from_is_not_a_collapse():
+    # 0.3 went up at rung 1 and ended below every earlier score: it held.
+    # 0.1 ended at its best too. 0.5 ended above its rung-0 score.
+    rows = entries(
+        {0.3: [1.0, 1.2, 0.5], 0.1: [1.5, 0.9, 0.6], 0.5: [0.9, 0.95]}
+    )
+    answer = held_winner(rows, 2.43, "min")
+    assert answer["learning_rate"] == 0.3 and answer["held"] is True
+    # Both finalists ended above an earlier score: neither held.
+    rows = entries({0.3: [1.0, 1.2, 1.1], 0.1: [1.5, 0.9, 1.3]})
+    answer = held_winner(rows, 2.43, "min")
+    assert answer == {
+        "learning_rate": 0.3,
+        "ranked": 0.3,
+        "held": False,
+        "fallback": False,
+    }
+
+
 def test_no_candidate_held():
     rows = entries({0.3: [2.5, 2.6], 0.1: [2.44, 2.45], 0.05: [2.9]})
     assert held_winner(rows, 2.43, "min") == {
