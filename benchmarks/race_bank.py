@@ -11,7 +11,7 @@ Two phases, each writing its JSON after every setting (a rerun resumes):
   trained with the protocol; and the `valley`, `steepest` and fastai
   `valley` readings of seed 0's range test, trained the same way.
 
-Then `--markdown` prints the tables and the bars for the design and the
+Then `markdown` prints the tables and the bars for the design and the
 held-out settings separately: races within 10% of the best grid loss,
 races within 3x of a near-best rate (one whose grid loss is within 10% of
 the best), and the race's cost (range test + race steps) against the
@@ -24,6 +24,10 @@ one-seed 19-rate grid's steps.
     PYTHONPATH=$PWD python benchmarks/race_bank.py markdown \
         --grid saved_runs/range_test/race_bank_grid.json \
         --out saved_runs/range_test/race_bank.json
+    PYTHONPATH=$PWD python benchmarks/race_bank.py plot \
+        --grid saved_runs/range_test/race_bank_grid.json \
+        --out saved_runs/range_test/race_bank.json \
+        --png saved_runs/range_test/race_bank.png
 """
 
 import argparse
@@ -246,15 +250,73 @@ def markdown(grid_path, path) -> str:
     return "\n".join(lines)
 
 
+def plot(grid_path, path, png) -> None:
+    """Each setting's loss ratio (pick / best fixed rate) for the race's
+    three seeds and the three readings, held-out settings first."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import ScalarFormatter
+
+    grids, out = _load(grid_path), _load(path)
+    split = bank.split()
+    names = [
+        n for part in ("held_out", "design") for n in split[part] if n in out
+    ]
+    names = [n for n in names if n in grids]
+    figure = Figure(figsize=(9, 0.24 * len(names) + 1.5))
+    ax = figure.subplots()
+    marks = {
+        "valley": ("s", "C1"),
+        "steepest": ("^", "C2"),
+        "fastai-valley": ("v", "C3"),
+    }
+    for row, name in enumerate(names):
+        best = grids[name]["best_loss"]
+        ratios = [r["loss"] / best for r in out[name]["races"]]
+        ax.plot(
+            ratios,
+            [row] * len(ratios),
+            "o",
+            color="C0",
+            label="race (3 seeds)" if row == 0 else None,
+        )
+        for method, (marker, color) in marks.items():
+            pick = out[name]["readings"][method]
+            if pick is not None:
+                ax.plot(
+                    pick["loss"] / best,
+                    row,
+                    marker,
+                    color=color,
+                    alpha=0.6,
+                    label=method if row == 0 else None,
+                )
+    held = sum(n in split["held_out"] for n in names)
+    ax.axhline(held - 0.5, color="0.3", linewidth=0.8)
+    ax.axvline(1.10, color="k", linestyle="--", linewidth=0.8, label="1.1")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("test loss / best fixed rate's (log scale)")
+    ax.set_title("race bank: held-out settings above the line, design below")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    figure.savefig(png, dpi=110, bbox_inches="tight")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=("grid", "race", "markdown"))
+    parser.add_argument("phase", choices=("grid", "race", "markdown", "plot"))
+    parser.add_argument("--png", default=None)
     parser.add_argument("--grid", default=None)
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", nargs="*")
     args = parser.parse_args()
     if args.phase == "markdown":
         print(markdown(args.grid, args.out))
+        return
+    if args.phase == "plot":
+        plot(args.grid, args.out, args.png)
         return
     # One thread each: the grid and the races run side by side on a
     # shared two-core machine.
