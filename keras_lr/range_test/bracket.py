@@ -26,9 +26,13 @@ MAX_DECADES = 3.0
 # Steps of the running median the raw losses go through first.
 MEDIAN_WINDOW = 5
 # A bracket narrower than this factor is degenerate (the curve gives no
-# span to race in); it is widened to `DEGENERATE_DECADES` below its top.
+# span to race in), and is flagged.
 MIN_SPAN = 3.0
-DEGENERATE_DECADES = 1.0
+# Every bracket reaches at least this many decades below its top: in a
+# short sweep the loss starts to fall late (the model needs steps to
+# respond), and the rate that trains best over a whole run can lie well
+# below that point (Adam-like optimizers: 20x below the turn).
+MIN_DECADES = 2.0
 # The curve readings put among the candidates.
 READINGS = ("valley", "steepest")
 
@@ -89,15 +93,15 @@ def _run_bracket(run: RangeTestResult) -> tuple[float, float]:
 
 def read_bracket(result: RangeTestResult) -> dict:
     """The bracket and whether the curve gave one: a dict of `low`,
-    `high` (the rates to race across), `degenerate` (the curve's own
-    reading spanned less than `MIN_SPAN`, so it was widened to
-    `DEGENERATE_DECADES` decades below its top) and `read` (the reading
-    before widening)."""
+    `high` (the rates to race across: the reading, reaching at least
+    `MIN_DECADES` below its top), `degenerate` (the curve's own reading
+    spanned less than `MIN_SPAN`) and `read` (the reading before
+    widening)."""
     pairs = [_run_bracket(run) for run in result.runs]
     low, high = min(p[0] for p in pairs), max(p[1] for p in pairs)
     degenerate = high < MIN_SPAN * low
     return {
-        "low": min(low, high / 10**DEGENERATE_DECADES) if degenerate else low,
+        "low": min(low, high / 10**MIN_DECADES),
         "high": high,
         "degenerate": bool(degenerate),
         "read": (low, high),
@@ -116,9 +120,9 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
     decades below `high`: a rate 1000x below the turn trains too slowly to
     win a race. A curve that never falls gives the 3 decades below where
     it rises 2% above its start (or below the last rate). With repeats,
-    the union over the runs. A bracket narrower than `MIN_SPAN` (3x) is
-    degenerate and widened to a decade below its top (`read_bracket`
-    says so).
+    the union over the runs. Every bracket reaches at least `MIN_DECADES`
+    (2) decades below its top; one the curve read narrower than
+    `MIN_SPAN` (3x) is degenerate (`read_bracket` says so).
     """
     reading = read_bracket(result)
     return reading["low"], reading["high"]

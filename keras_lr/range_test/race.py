@@ -223,7 +223,7 @@ def choose_learning_rate(
             "The range test's curve gave a degenerate bracket "
             f"[{reading['read'][0]:.3g}, {reading['read'][1]:.3g}] "
             "(narrower than 3x): the race ran across "
-            f"[{reading['low']:.3g}, {reading['high']:.3g}], a decade "
+            f"[{reading['low']:.3g}, {reading['high']:.3g}], two decades "
             "below its top. Look at `result.range_test.plot()`; widen the "
             "range test (`start_lr`, `end_lr`, `num_steps`) or try another "
             "`seed`."

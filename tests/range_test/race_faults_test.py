@@ -63,7 +63,12 @@ def test_a_lucky_first_batch_no_longer_collapses_the_bracket():
     # and the bottom where the fall starts.
     low, high = bracket(result)
     assert lrs[69] <= high <= lrs[82]
-    assert lrs[40] <= low <= lrs[50]
+    # The fall starts between steps 40 and 50; the bracket reaches two
+    # decades below its top (the sweep: 0.08 decades a step).
+    read_low, read_high = read_bracket(result)["read"]
+    assert lrs[40] <= read_low <= lrs[50]
+    assert read_high == high
+    assert low == pytest.approx(min(read_low, high / 100))
     assert read_bracket(result)["degenerate"] is False
 
 
@@ -91,7 +96,7 @@ def test_a_degenerate_bracket_is_widened_flagged_and_warned(monkeypatch):
     assert high / low < 3
     assert reading["degenerate"] is True
     assert reading["high"] == high
-    assert reading["low"] == pytest.approx(high / 10)
+    assert reading["low"] == pytest.approx(high / 100)
     monkeypatch.setattr(
         race_module, "find_learning_rate", lambda *args, **kwargs: curve
     )
@@ -108,8 +113,8 @@ def test_a_degenerate_bracket_is_widened_flagged_and_warned(monkeypatch):
             seed=0,
         )
     assert result.degenerate_bracket is True
-    assert result.bracket == pytest.approx((high / 10, high))
-    assert min(result.candidates) == pytest.approx(high / 10)
+    assert result.bracket == pytest.approx((high / 100, high))
+    assert min(result.candidates) == pytest.approx(high / 100)
     (message,) = [
         str(w.message) for w in caught if "degenerate" in str(w.message)
     ]
