@@ -69,10 +69,16 @@ def choose_learning_rate(
     trains from the model's current state (restored bitwise between
     candidates) on the same batches and is scored on held-out data; the
     best `1 / reduction` go on from where they stopped for a rung
-    `reduction` times longer, until one is left. A candidate whose loss
-    stops being finite is out. With a schedule, a candidate is a
-    multiplier of the schedule (named by the highest rate it reaches in
-    the race), so the winner keeps the schedule's shape.
+    `reduction` times longer, in at most three rungs (the first a quarter
+    of the last, with reduction 2). A candidate whose loss stops being
+    finite is out. The ranked winner is checked against its own earlier
+    scores: one that ended worse than it was falls back to the candidate
+    that held and got furthest (`keras_lr.range_test.held`). A degenerate
+    bracket, a fall-back, a race where no candidate held and a winner at
+    the bracket's edge each give a `UserWarning`, kept in
+    `result.notices` (and printed at `verbose=1`). With a schedule, a
+    candidate is a multiplier of the schedule (named by the highest rate
+    it reaches in the race), so the winner keeps the schedule's shape.
 
     Afterwards the model's variables, every optimizer variable and the
     rate (or schedule) are as before, bitwise, whatever happened (an
@@ -105,7 +111,9 @@ def choose_learning_rate(
             rung's candidates for about 5 epochs each. Set it to about 4x
             the steps of the training you plan, so the race ends at that
             length.
-        candidates: An integer >= 2.
+        candidates: An integer >= 2 (default 8: with the default
+            budget, finalists train about 5 epochs and the first rung
+            a quarter of that).
         reduction: An integer >= 2: rung `i + 1` keeps the best
             `1 / reduction` of rung `i` and trains them `reduction` times
             as long in all.
