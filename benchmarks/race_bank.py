@@ -184,6 +184,10 @@ def _verdict(grid, lr, loss) -> tuple[float, bool, bool]:
     return ratio, ratio <= 1.10, near
 
 
+def _ratio(value) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:.3g}"
+
+
 def markdown(grid_path, path) -> str:
     grids, out = _load(grid_path), _load(path)
     split = bank.split()
@@ -204,6 +208,7 @@ def markdown(grid_path, path) -> str:
         count = dict.fromkeys(METHODS, 0)
         costs = []
         flagged = 0
+        kinds = {"fell back": 0, "no candidate held": 0, "degenerate": 0}
         for name in names:
             grid, row = grids[name], out[name]
             cells = []
@@ -213,7 +218,11 @@ def markdown(grid_path, path) -> str:
                 near["race"] += close
                 count["race"] += 1
                 flagged += bool(race["warnings"])
-                cells.append(f"{race['lr']:.3g} ({ratio:.2f})")
+                result = race["result"]
+                kinds["fell back"] += result["fallback_from"] is not None
+                kinds["no candidate held"] += not result["held"]
+                kinds["degenerate"] += result["degenerate_bracket"]
+                cells.append(f"{race['lr']:.3g} ({_ratio(ratio)})")
             row_cells = [" / ".join(cells)]
             for method in READINGS:
                 pick = row["readings"][method]
@@ -225,7 +234,7 @@ def markdown(grid_path, path) -> str:
                 within[method] += ok
                 near[method] += close
                 count[method] += 1
-                row_cells.append(f"{pick['lr']:.3g} ({ratio:.2f})")
+                row_cells.append(f"{pick['lr']:.3g} ({_ratio(ratio)})")
             cost = float(np.median([r["cost_fraction"] for r in row["races"]]))
             costs.append(cost)
             lines.append(
@@ -245,7 +254,12 @@ def markdown(grid_path, path) -> str:
                 f"- race cost against the one-seed 19-rate grid: median "
                 f"{np.median(costs):.3f}, max {max(costs):.3f}"
             )
-        lines.append(f"- races that warned: {flagged} of {count['race']}")
+        lines.append(
+            f"- races that warned: {flagged} of {count['race']} ("
+            + ", ".join(f"{k}: {v}" for k, v in kinds.items())
+            + "; one race may give several; the other kind is a winner at "
+            "the bracket's edge)"
+        )
         lines.append("")
     return "\n".join(lines)
 
