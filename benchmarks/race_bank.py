@@ -51,6 +51,8 @@ import tensorflow as tf  # noqa: E402
 from keras_lr.range_test import choose_learning_rate  # noqa: E402
 
 RACE_SEEDS = (0, 1, 2)
+# The plot's loss ratios stop here.
+CLIP = 100.0
 READINGS = ("valley", "steepest", "fastai-valley")
 METHODS = ("race",) + READINGS
 
@@ -171,6 +173,16 @@ def run_races(path, only=None) -> None:
         )
 
 
+def _over(loss, best) -> float:
+    """`loss / best`; a best of exactly 0 (a float32 cross-entropy that
+    underflowed) gives 1 for a loss of 0 too, else `inf`."""
+    if not math.isfinite(loss):
+        return math.inf
+    if best <= 0:
+        return 1.0 if loss <= best else math.inf
+    return loss / best
+
+
 def _verdict(grid, lr, loss) -> tuple[float, bool, bool]:
     """(loss ratio, within 10%, within 3x of a near-best rate)."""
     best = grid["best_loss"]
@@ -179,7 +191,7 @@ def _verdict(grid, lr, loss) -> tuple[float, bool, bool]:
         for rate, value in zip(grid["grid_lrs"], grid["grid_losses"])
         if math.isfinite(value) and value <= 1.10 * best
     ]
-    ratio = loss / best if math.isfinite(loss) else math.inf
+    ratio = _over(loss, best)
     near = any(max(lr / rate, rate / lr) <= 3.0 for rate in good)
     return ratio, ratio <= 1.10, near
 
@@ -268,7 +280,6 @@ def plot(grid_path, path, png) -> None:
     """Each setting's loss ratio (pick / best fixed rate) for the race's
     three seeds and the three readings, held-out settings first."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import ScalarFormatter
 
     grids, out = _load(grid_path), _load(path)
     split = bank.split()
@@ -285,7 +296,7 @@ def plot(grid_path, path, png) -> None:
     }
     for row, name in enumerate(names):
         best = grids[name]["best_loss"]
-        ratios = [r["loss"] / best for r in out[name]["races"]]
+        ratios = [min(_over(r["loss"], best), CLIP) for r in out[name]["races"]]
         ax.plot(
             ratios,
             [row] * len(ratios),
@@ -297,7 +308,7 @@ def plot(grid_path, path, png) -> None:
             pick = out[name]["readings"][method]
             if pick is not None:
                 ax.plot(
-                    pick["loss"] / best,
+                    min(_over(pick["loss"], best), CLIP),
                     row,
                     marker,
                     color=color,
@@ -311,9 +322,15 @@ def plot(grid_path, path, png) -> None:
     ax.set_yticklabels(names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("test loss / best fixed rate's (log scale)")
+    ax.set_xlabel(
+        "test loss / best fixed rate's (log scale, clipped at 100; a best "
+        "loss of 0 gives inf)"
+    )
     ax.set_title("race bank: held-out settings above the line, design below")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ticks = [0.5, 1, 2, 5, 10, 100]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(t) for t in ticks[:-1]] + ["100 or more"])
+    ax.set_xlim(0.4, 1.5 * CLIP)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     figure.savefig(png, dpi=110, bbox_inches="tight")
 
