@@ -3,7 +3,8 @@
 Section 4 of the seed article trains one network on the 120 Stanford Dogs
 breeds with Adam at three learning rates, then with five optimizers all at
 LR 0.001. This package re-runs both comparisons over several seeds and adds
-a fair third one where each optimizer gets the rate our range test picks.
+a fair third one where each optimizer gets the rate our race chooses
+(`keras_lr.choose_learning_rate`).
 
 The reproduction lives here, apart from the library: a package of its
 own (this folder's pyproject.toml), not in the keras-lr wheel, that uses
@@ -23,7 +24,7 @@ Modules:
     plan: which runs each part holds.
     runner: `reproduce`, running every planned run, resumably.
     training: training one run and writing its files.
-    range_test: the range test of part `fair` and of `keras-lr find`.
+    range_test: the race of part `fair`, the range test of `keras-lr find`.
     progress: the progress lines, with time left.
     environment: versions and hardware for each run's summary.
     report: tables and plots per experiment.

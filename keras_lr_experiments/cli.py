@@ -148,9 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trains the article's comparisons over several seeds: "
         "(lr) Adam at 0.1, 0.01, 0.001; (optimizers) SGD with step "
         "annealing, RMSprop, Adam, Adagrad, Adadelta all at 0.001; (fair) "
-        "each at the rate our range test picks; (choose) every way of "
-        "choosing the rate at equal budget on five workloads. Resumable: "
-        "complete runs are skipped.",
+        "each at the rate our race (keras_lr.choose_learning_rate) "
+        "chooses; (choose) every way of choosing the rate at equal budget "
+        "on five workloads. Resumable: complete runs are skipped.",
     )
     _add_data_arguments(reproduce)
     reproduce.add_argument(
@@ -191,16 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--range-test-steps",
         type=_positive_int,
         default=None,
-        help=f"steps of each range test in part fair "
-        f"(default {DEFAULT_RANGE_TEST_STEPS}, repeated "
-        f"{DEFAULT_RANGE_TEST_REPEATS} times; {QUICK_RANGE_TEST_STEPS}, "
-        "once, with --quick)",
+        help=f"steps of the range test of each race in part fair "
+        f"(default {DEFAULT_RANGE_TEST_STEPS}; {QUICK_RANGE_TEST_STEPS} "
+        "with --quick)",
     )
     reproduce.add_argument(
         "--quick",
         action="store_true",
-        help="a minimal run for tests: 2 epochs, seed 0, one short range "
-        "test per optimizer",
+        help="a minimal run for tests: 2 epochs, seed 0, one short race "
+        "per optimizer",
     )
     reproduce.add_argument(
         "--quiet", action="store_true", help="no per-epoch Keras output"
@@ -435,7 +434,7 @@ def _reproduce(args) -> int:
         seeds = args.seeds or DEFAULT_SEEDS
         steps = args.range_test_steps or DEFAULT_RANGE_TEST_STEPS
     if "fair" in args.parts:
-        range_test.find_learning_rate_function()
+        range_test.choose_learning_rate_function()
     parts = list(dict.fromkeys(args.parts))
     others = [part for part in parts if part != "choose"]
     if not others:

@@ -2,8 +2,9 @@
 
 Part `lr`: Adam at 0.1, 0.01 and 0.001 (the article's first figure).
 Part `optimizers`: the five approaches at LR 0.001, default settings (its
-second figure). Part `fair`: the five approaches, each at the rate our LR
-range test picks for it (beyond the article).
+second figure). Part `fair`: the five approaches, each at the rate our
+race (`keras_lr.choose_learning_rate`) chooses for it (beyond the
+article).
 """
 
 import dataclasses

@@ -187,10 +187,12 @@ def experiment_title(experiment: str, entries) -> tuple[str, str]:
             f"0.01, Adadelta was designed for 1.0); seeds {seeds}.",
         )
     return (
-        f"{experiment}: five approaches, each at its range-test LR",
-        "Each optimizer at the rate the LR range test (valley rule) picks "
-        f"for it on a fresh model; seeds {seeds}. Range test curves in "
-        "range_tests/.",
+        f"{experiment}: five approaches, each at the LR the race chose",
+        "Each optimizer at the rate `keras_lr.choose_learning_rate` chose "
+        "for it on a fresh model (a range test, then a race of candidates "
+        "across its bracket scored on a held-out fifth of the training "
+        "data; not the range test's valley reading); seeds "
+        f"{seeds}. Each race's JSON and plot in range_tests/.",
     )
 
 

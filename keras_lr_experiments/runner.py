@@ -1,11 +1,12 @@
 """Runs the reproduction: every planned run, resumably, then the reports.
 
 `reproduce` plans the runs of the chosen parts (`plan`), runs part
-`fair`'s range tests first (`range_test`), trains each run not already
+`fair`'s races first (`range_test.run_race`: each optimizer's rate by
+`keras_lr.choose_learning_rate`), trains each run not already
 complete (`training`), prints one progress line per task (`progress`)
 and writes each experiment's table and plots (`report`). Rerunning the
 same call skips every run whose `summary.json` is complete and whose
-spec matches, and every range test whose JSON matches; the others are
+spec matches, and every race whose JSON matches; the others are
 redone.
 """
 
@@ -25,16 +26,17 @@ def _fmt(value) -> str:
     return "nan" if value is None else f"{value:.4f}"
 
 
-def _range_tests(data, settings: Settings, progress: Progress) -> dict:
-    """Part `fair`'s pick per optimizer: {optimizer: rate}."""
+def _races(data, settings: Settings, progress: Progress) -> dict:
+    """Part `fair`'s rate per optimizer, chosen by the race:
+    {optimizer: rate}."""
     picked = {}
     folder = (
         settings.out / plan.experiment_name(data.name, "fair")
     ) / "range_tests"
     for optimizer in settings.optimizers:
-        progress.begin(f"range test {plan.LABELS[optimizer]}")
+        progress.begin(f"race {plan.LABELS[optimizer]}")
         saved = _files.read_json(folder / f"{optimizer}.json")
-        spec = range_test.range_test_spec(optimizer, data, settings)
+        spec = range_test.race_spec(optimizer, data, settings)
         if isinstance(saved, dict) and saved.get("spec") == spec:
             picked[optimizer] = float(saved["suggestion"])
             progress.end(
@@ -42,13 +44,13 @@ def _range_tests(data, settings: Settings, progress: Progress) -> dict:
                 note=f"done before: lr={picked[optimizer]:.3g}",
             )
             continue
-        record = range_test.run_range_test(
+        record = range_test.run_race(
             optimizer, data, settings, folder, optimizer
         )
         picked[optimizer] = record["suggestion"]
-        note = f"picked lr={picked[optimizer]:.3g}"
+        note = f"the race chose lr={picked[optimizer]:.3g}"
         for message in record["warnings"]:
-            note += f"\n    range test warning: {message}"
+            note += f"\n    race warning: {message}"
         progress.end(note=note)
     return picked
 
@@ -60,14 +62,14 @@ def reproduce(data, settings: Settings, stream=None) -> dict:
     fair = "fair" in settings.parts
     if fair:
         # Fail before anything is written.
-        range_test.find_learning_rate_function()
+        range_test.choose_learning_rate_function()
     _files.check_writable(settings.out)
     runs = plan.make_plan(
         data.name, settings.parts, settings.seeds, settings.optimizers
     )
     range_tests = len(settings.optimizers) if fair else 0
     progress = Progress(len(runs) + range_tests, stream=stream)
-    picked = _range_tests(data, settings, progress) if fair else {}
+    picked = _races(data, settings, progress) if fair else {}
 
     results = {}
     for spec in runs:

@@ -5,24 +5,65 @@ The curve says where the loss starts to fall and where it turns up; the
 race trains candidates between the two instead of trusting one point of
 it. `bracket` reads the span, `candidate_rates` spaces the candidates
 across it with the curve's own readings among them.
+
+The reading is made on a robust copy of the curve, so that no single
+batch can move it: the raw losses through a running median of
+`MEDIAN_WINDOW` steps (one outlying batch never reaches the median), then
+the range test's own smoothing; and the turn is looked for only after the
+first tenth of the sweep, which the smoothing's start over-weights.
 """
 
 import numpy as np
 
 from keras_lr.range_test.result import RangeTestResult
+from keras_lr.range_test.suggestions import smooth_losses
 
 # The bracket starts where the smoothed loss has fallen by this fraction of
 # its whole fall (from its highest point after the settling tenth of the
 # sweep to its lowest), and at most this many decades below its top.
 FALL_FRACTION = 0.1
 MAX_DECADES = 3.0
+# Steps of the running median the raw losses go through first.
+MEDIAN_WINDOW = 5
+# A bracket narrower than this factor is degenerate (the curve gives no
+# span to race in), and is flagged.
+MIN_SPAN = 3.0
+# Every bracket reaches at least this many decades below its top: in a
+# short sweep the loss starts to fall late (the model needs steps to
+# respond), and the rate that trains best over a whole run can lie well
+# below that point (Adam-like optimizers: 20x below the turn).
+MIN_DECADES = 2.0
 # The curve readings put among the candidates.
 READINGS = ("valley", "steepest")
 
 
+def robust_curve(run: RangeTestResult) -> np.ndarray:
+    """The run's losses through a running median of `MEDIAN_WINDOW` steps
+    (mirrored at the ends, so the first batch counts once), then smoothed
+    as the range test smooths (`beta`). Steps from the first non-finite
+    loss on stay non-finite."""
+    losses = np.asarray(run.losses, dtype=np.float64)
+    finite = np.isfinite(losses)
+    end = losses.size if finite.all() else int(np.argmin(finite))
+    out = np.full(losses.size, np.nan)
+    if end == 0:
+        return out
+    head = losses[:end]
+    half = MEDIAN_WINDOW // 2
+    if end > half:
+        padded = np.pad(head, half, mode="reflect")
+        windows = np.lib.stride_tricks.sliding_window_view(
+            padded, MEDIAN_WINDOW
+        )
+        head = np.median(windows, axis=1)
+    out[:end] = smooth_losses(head, run.beta)
+    out[end:] = losses[end:]
+    return out
+
+
 def _run_bracket(run: RangeTestResult) -> tuple[float, float]:
     lrs = np.asarray(run.learning_rates, dtype=np.float64)
-    losses = np.asarray(run.smoothed_losses, dtype=np.float64)
+    losses = robust_curve(run)
     finite = np.isfinite(losses)
     if not finite.any():
         raise ValueError(
@@ -30,8 +71,9 @@ def _run_bracket(run: RangeTestResult) -> tuple[float, float]:
             "bracket to race in: lower `start_lr`."
         )
     last_finite = int(np.flatnonzero(finite)[-1])
-    lowest = int(np.argmin(np.where(finite, losses, np.inf)))
-    settle = min(losses.size // 10, lowest)
+    settle = min(losses.size // 10, last_finite)
+    masked = np.where(finite, losses, np.inf)
+    lowest = settle + int(np.argmin(masked[settle:]))
     top_index = settle + int(np.argmax(losses[settle : lowest + 1]))
     top, bottom = losses[top_index], losses[lowest]
     if top - bottom > 1e-3 * abs(top):
@@ -49,20 +91,41 @@ def _run_bracket(run: RangeTestResult) -> tuple[float, float]:
     return float(low), float(max(high, low))
 
 
+def read_bracket(result: RangeTestResult) -> dict:
+    """The bracket and whether the curve gave one: a dict of `low`,
+    `high` (the rates to race across: the reading, reaching at least
+    `MIN_DECADES` below its top), `degenerate` (the curve's own reading
+    spanned less than `MIN_SPAN`) and `read` (the reading before
+    widening)."""
+    pairs = [_run_bracket(run) for run in result.runs]
+    low, high = min(p[0] for p in pairs), max(p[1] for p in pairs)
+    degenerate = high < MIN_SPAN * low
+    return {
+        "low": min(low, high / 10**MIN_DECADES),
+        "high": high,
+        "degenerate": bool(degenerate),
+        "read": (low, high),
+    }
+
+
 def bracket(result: RangeTestResult) -> tuple[float, float]:
     """The rates a race runs across: `(low, high)`.
 
-    `high` is where the loss starts to turn up: the rate of the lowest
-    smoothed loss. `low` is where the loss starts to fall: where the
-    smoothed loss has fallen by a tenth of its whole fall (from its
-    highest point after the first tenth of the sweep to its lowest), but
-    at most `MAX_DECADES` (3) decades below `high`: a rate 1000x below the
-    turn trains too slowly to win a race. A curve that never falls gives
-    the 3 decades below where it rises 2% above its start (or below the
-    last rate). With repeats, the union over the runs.
+    Both ends are read off `robust_curve` (a running median, then the
+    range test's smoothing). `high` is where the loss starts to turn up:
+    the rate of the lowest point after the first tenth of the sweep.
+    `low` is where the loss starts to fall: where the curve has fallen by
+    a tenth of its whole fall (from its highest point after the first
+    tenth of the sweep to its lowest), but at most `MAX_DECADES` (3)
+    decades below `high`: a rate 1000x below the turn trains too slowly to
+    win a race. A curve that never falls gives the 3 decades below where
+    it rises 2% above its start (or below the last rate). With repeats,
+    the union over the runs. Every bracket reaches at least `MIN_DECADES`
+    (2) decades below its top; one the curve read narrower than
+    `MIN_SPAN` (3x) is degenerate (`read_bracket` says so).
     """
-    pairs = [_run_bracket(run) for run in result.runs]
-    return min(p[0] for p in pairs), max(p[1] for p in pairs)
+    reading = read_bracket(result)
+    return reading["low"], reading["high"]
 
 
 def candidate_rates(result: RangeTestResult, count: int) -> np.ndarray:

@@ -12,7 +12,12 @@ fall to where it diverges), and lets training decide inside it:
    starting state (restored bitwise) on the same batches and scored on
    held-out data. The better `1 / reduction` go on training from where
    they stopped, each rung `reduction` times longer than the last, until
-   one is left or the `budget` of training steps is spent.
+   one is left or the `budget` of training steps is spent, in at most
+   three rungs (`keras_lr.range_test.rungs`): a first rung long enough
+   to tell a slow starter from a bad rate.
+3. The winner is checked against its own earlier scores: one that got
+   worse falls back to a candidate whose score held
+   (`keras_lr.range_test.held`).
 
 The model is restored bitwise afterwards, whatever happened.
 """
@@ -25,10 +30,11 @@ import tensorflow as tf
 from keras_lr import _checks
 from keras_lr.callbacks._rules import say
 from keras_lr.range_test import data
-from keras_lr.range_test.bracket import bracket
 from keras_lr.range_test.bracket import candidate_rates
+from keras_lr.range_test.bracket import read_bracket
 from keras_lr.range_test.callback import check_compiled
 from keras_lr.range_test.find import find_learning_rate
+from keras_lr.range_test.held import held_winner
 from keras_lr.range_test.race_result import RaceResult
 from keras_lr.range_test.race_runner import RaceRunner
 from keras_lr.range_test.rungs import rung_plan
@@ -43,7 +49,7 @@ def choose_learning_rate(
     validation_split=0.2,
     batch_size=32,
     budget=None,
-    candidates=12,
+    candidates=8,
     reduction=2,
     monitor="val_loss",
     mode="auto",
@@ -63,10 +69,16 @@ def choose_learning_rate(
     trains from the model's current state (restored bitwise between
     candidates) on the same batches and is scored on held-out data; the
     best `1 / reduction` go on from where they stopped for a rung
-    `reduction` times longer, until one is left. A candidate whose loss
-    stops being finite is out. With a schedule, a candidate is a
-    multiplier of the schedule (named by the highest rate it reaches in
-    the race), so the winner keeps the schedule's shape.
+    `reduction` times longer, in at most three rungs (the first a quarter
+    of the last, with reduction 2). A candidate whose loss stops being
+    finite is out. The ranked winner is checked against its own earlier
+    scores: one that ended worse than it was falls back to the candidate
+    that held and got furthest (`keras_lr.range_test.held`). A degenerate
+    bracket, a fall-back, a race where no candidate held and a winner at
+    the bracket's edge each give a `UserWarning`, kept in
+    `result.notices` (and printed at `verbose=1`). With a schedule, a
+    candidate is a multiplier of the schedule (named by the highest rate
+    it reaches in the race), so the winner keeps the schedule's shape.
 
     Afterwards the model's variables, every optimizer variable and the
     rate (or schedule) are as before, bitwise, whatever happened (an
@@ -75,11 +87,15 @@ def choose_learning_rate(
     `result.learning_rate` (a float rate).
 
     When to use which: `find_learning_rate(...).suggestion()` costs one
-    short sweep and is a reading of a curve, which on our bank of settings
-    lands within 10% of the best fixed rate's loss on 3 of 10;
-    `choose_learning_rate` also trains, which costs about a fifth of a
-    19-rate grid with the defaults below and lands within 10% on more of
-    them (docs/studies/range_test.md: "The race").
+    short sweep and is a reading of a curve; `choose_learning_rate` also
+    trains, which costs about a quarter of a one-seed 19-rate grid with
+    the defaults below (median 0.24 on the held-out settings of the race
+    bank). On the race bank's 22 held-out settings (every Keras
+    optimizer across eleven model families,
+    `docs/studies/race_bank.md`) it landed within 10% of the best fixed
+    rate's loss on 20 of 66 races, the valley reading on 5 of 22
+    settings; within 3x of a near-best rate on 52 of 66 (the valley: 11
+    of 22). Look at `result.plot()` and the warnings before trusting it.
 
     Args:
         model: A compiled Keras model.
@@ -101,7 +117,9 @@ def choose_learning_rate(
             rung's candidates for about 5 epochs each. Set it to about 4x
             the steps of the training you plan, so the race ends at that
             length.
-        candidates: An integer >= 2.
+        candidates: An integer >= 2 (default 8: with the default
+            budget, finalists train about 5 epochs and the first rung
+            a quarter of that).
         reduction: An integer >= 2: rung `i + 1` keeps the best
             `1 / reduction` of rung `i` and trains them `reduction` times
             as long in all.
@@ -214,11 +232,23 @@ def choose_learning_rate(
     # Readings that coincide leave fewer candidates: the same budget then
     # goes to fewer, longer shares.
     plan = rung_plan(rates.size, reduction, budget, multiple)
+    reading = read_bracket(stage1)
+    notices = []
+    if reading["degenerate"]:
+        notices.append(
+            "The range test's curve gave a degenerate bracket "
+            f"[{reading['read'][0]:.3g}, {reading['read'][1]:.3g}] "
+            "(narrower than 3x): the race ran across "
+            f"[{reading['low']:.3g}, {reading['high']:.3g}], two decades "
+            "below its top. Look at `result.range_test.plot()`; widen the "
+            "range test (`start_lr`, `end_lr`, `num_steps`) or try another "
+            "`seed`."
+        )
     if verbose:
-        low, high = bracket(stage1)
         say(
             f"range test: {len(stage1.losses)} steps, bracket "
-            f"[{low:.3g}, {high:.3g}]; racing {rates.size} candidates"
+            f"[{reading['low']:.3g}, {reading['high']:.3g}]; racing "
+            f"{rates.size} candidates"
         )
 
     runner = RaceRunner(
@@ -235,13 +265,19 @@ def choose_learning_rate(
     )
     with runner:
         started = time.perf_counter()
-        winner = runner.run()
+        runner.run()
         race_seconds = time.perf_counter() - started
+    answer = held_winner(runner.entries, runner.initial_score, runner.mode)
+    winner = answer["learning_rate"]
+    if answer["fallback"] or not answer["held"]:
+        notices.append(
+            _not_held(answer, runner.entries, runner.initial_score, monitor)
+        )
     result = RaceResult(
         learning_rate=float(winner),
         multiplier=float(winner / runner.reference),
         range_test=stage1,
-        bracket=bracket(stage1),
+        bracket=(reading["low"], reading["high"]),
         candidates=[float(r) for r in rates],
         entries=runner.entries,
         monitor=runner.monitor,
@@ -254,19 +290,56 @@ def choose_learning_rate(
             "race_seconds": round(race_seconds, 3),
         },
         config=config,
+        degenerate_bracket=reading["degenerate"],
+        held=answer["held"],
+        fallback_from=float(answer["ranked"]) if answer["fallback"] else None,
+        notices=notices,
     )
     edge = result.at_edge
     if edge is not None:
         low, high = result.bracket
-        warnings.warn(
+        notices.append(
             f"The race's winner {result.learning_rate:.3g} is the {edge} "
             f"candidate of the bracket [{low:.3g}, {high:.3g}] that the "
             "range test gave: the best rate may lie "
             f"{'above' if edge == 'top' else 'below'} it. Look at "
             "`result.plot()`; widen the range test (`start_lr`, `end_lr`, "
-            "`num_steps`) or try another `seed`.",
-            stacklevel=2,
+            "`num_steps`) or try another `seed`."
         )
+    for notice in notices:
+        warnings.warn(notice, stacklevel=2)
+        if verbose:
+            say(f"warning: {notice}")
     if verbose:
         say(result.summary())
     return result
+
+
+def _scores(entries, rate) -> str:
+    return " -> ".join(
+        f"{e['score']:.4g}"
+        for e in sorted(entries, key=lambda e: e["rung"])
+        if e["candidate"] == rate
+    )
+
+
+def _not_held(answer, entries, initial_score, monitor) -> str:
+    """The warning of a race whose ranked winner got worse."""
+    ranked = answer["ranked"]
+    said = (
+        f"The race's ranked winner {ranked:.3g} got worse than its own "
+        f"earlier held-out {monitor} (from {initial_score:.4g} before the "
+        f"race: {_scores(entries, ranked)})"
+    )
+    if answer["fallback"]:
+        rate = answer["learning_rate"]
+        return (
+            f"{said}; the answer falls back to {rate:.3g}, the candidate of "
+            f"the furthest rung whose score held ({_scores(entries, rate)})."
+        )
+    return (
+        f"{said}, and no candidate's score held: the answer stays the "
+        "ranked winner. The race may be longer than this model trains "
+        "well (overfitting), or every rate in the bracket unstable; look "
+        "at `result.plot()`."
+    )

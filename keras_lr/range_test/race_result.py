@@ -32,6 +32,14 @@ class RaceResult:
         cost: `range_test_steps`, `race_steps`, `range_test_seconds`,
             `race_seconds`: what choosing cost.
         config: The arguments of the call.
+        degenerate_bracket: `True` when the range test's curve gave a
+            bracket narrower than 3x (then widened to a decade below its
+            top; `keras_lr.range_test.bracket.read_bracket`).
+        held: `True` when the answer's held-out scores never got worse
+            than its own earlier ones (nor the score before the race).
+        fallback_from: The ranked winner when it did not hold and the
+            answer fell back to a candidate that did, else `None`.
+        notices: The warnings the race gave, in words.
     """
 
     learning_rate: float
@@ -45,6 +53,10 @@ class RaceResult:
     initial_score: float
     cost: dict
     config: dict
+    degenerate_bracket: bool = False
+    held: bool = True
+    fallback_from: float | None = None
+    notices: list = dataclasses.field(default_factory=list)
 
     def apply(self, model) -> float:
         """Multiplies `model`'s rate (float or schedule) by `multiplier`
@@ -96,6 +108,14 @@ class RaceResult:
                 if self.at_edge is None
                 else f"; the winner is the {self.at_edge} candidate"
             )
+            + (
+                ""
+                if self.fallback_from is None
+                else f"; fell back from {self.fallback_from:.3g}, which "
+                "got worse"
+            )
+            + ("" if self.held else "; no candidate's score held")
+            + ("; degenerate bracket" if self.degenerate_bracket else "")
         )
 
     def to_dict(self) -> dict:
@@ -117,6 +137,12 @@ class RaceResult:
             "initial_score": number(self.initial_score),
             "cost": dict(self.cost),
             "config": dict(self.config),
+            "degenerate_bracket": bool(self.degenerate_bracket),
+            "held": bool(self.held),
+            "fallback_from": None
+            if self.fallback_from is None
+            else float(self.fallback_from),
+            "notices": list(self.notices),
         }
 
     def save_json(self, path) -> None:

@@ -24,3 +24,24 @@ class FakeResult:
             "learning_rates": self.learning_rates,
             "losses": self.losses,
         }
+
+
+class FakeRace:
+    """Stands in for the race's result: `rate` chosen."""
+
+    def __init__(self, rate):
+        self.learning_rate = rate
+        self.range_test = FakeResult(rate)
+
+    def plot(self, path=None):
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(6, 4))
+        self.range_test.plot(ax=figure.subplots())
+        return figure
+
+    def to_dict(self):
+        return {
+            "learning_rate": self.learning_rate,
+            "range_test": self.range_test.to_dict(),
+        }

@@ -12,7 +12,7 @@ import keras_lr
 from keras_lr_experiments import runner
 from keras_lr_experiments import training
 from keras_lr_experiments.errors import UsageError
-from tests.experiments.fakes import FakeResult
+from tests.experiments.fakes import FakeRace
 
 
 def read_history(path):
@@ -101,45 +101,54 @@ def test_table_is_mean_and_std_of_the_histories(
         assert cells[4] == f"{mean:.3f} ± {std:.3f}"
 
 
-def test_fair_part_trains_at_the_range_test_pick(
+def test_fair_part_trains_at_the_rate_the_race_chose(
     tmp_path, small_digits, settings_for, monkeypatch
 ):
     picks = {"adam": 0.004, "adadelta": 0.8}
     calls = []
 
-    def fake_find(model, x, y=None, *, batch_size=32, **kwargs):
+    def fake_choose(model, x, y=None, *, batch_size=32, **kwargs):
         name = type(model.optimizer).__name__.lower()
-        calls.append((name, batch_size, kwargs["num_steps"], kwargs["repeats"]))
-        return FakeResult(picks[name])
+        calls.append((name, batch_size, kwargs["num_steps"], kwargs["budget"]))
+        return FakeRace(picks[name])
 
-    monkeypatch.setattr(keras_lr, "find_learning_rate", fake_find, False)
+    def no_find(*args, **kwargs):
+        raise AssertionError("part fair must not read the valley")
+
+    monkeypatch.setattr(keras_lr, "choose_learning_rate", fake_choose, False)
+    monkeypatch.setattr(keras_lr, "find_learning_rate", no_find, False)
     settings = settings_for(
         tmp_path, parts=["fair"], optimizers=["adam", "adadelta"]
     )
     runner.reproduce(small_digits, settings)
-    assert calls == [("adam", 32, 10, 3), ("adadelta", 32, 10, 3)]
+    # The budget: 4 runs of 2 epochs of the race's training part (96
+    # samples less a held-out fifth, 19: 77, 2 batches of 32 an epoch).
+    assert calls == [("adam", 32, 10, 16), ("adadelta", 32, 10, 16)]
     folder = settings.out / "digits_optimizers_range_test_lr"
     for name, rate in picks.items():
         record = json.loads((folder / f"range_tests/{name}.json").read_text())
         assert record["suggestion"] == rate
-        assert len(record["range_test"]["losses"]) == 10
+        assert record["spec"]["method"] == "race"
+        assert record["race"]["learning_rate"] == rate
         assert (folder / f"range_tests/{name}.png").is_file()
         rows = read_history(folder / f"{name}_seed0" / "history.csv")
         assert float(rows[0]["lr"]) == pytest.approx(rate, rel=1e-6)
-    assert re.search(
-        r"\| Adadelta \| 0\.8 \|", (folder / "results.md").read_text()
-    )
-    # Resuming reuses the range tests as well as the runs.
+    table = (folder / "results.md").read_text()
+    assert re.search(r"\| Adadelta \| 0\.8 \|", table)
+    assert "the LR the race chose" in table
+    assert "`keras_lr.choose_learning_rate` chose" in table
+    assert "not the range test's valley reading" in table
+    # Resuming reuses the races as well as the runs.
     runner.reproduce(small_digits, settings)
     assert len(calls) == 2
 
 
-def test_fair_part_without_range_test_fails_before_writing(
+def test_fair_part_without_the_race_fails_before_writing(
     tmp_path, small_digits, settings_for, monkeypatch
 ):
-    monkeypatch.setattr(keras_lr, "find_learning_rate", None)
+    monkeypatch.setattr(keras_lr, "choose_learning_rate", None)
     settings = settings_for(tmp_path, parts=["lr", "fair"])
-    with pytest.raises(UsageError, match="find_learning_rate"):
+    with pytest.raises(UsageError, match="choose_learning_rate"):
         runner.reproduce(small_digits, settings)
     assert not settings.out.exists()
 

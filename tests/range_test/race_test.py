@@ -123,7 +123,9 @@ def test_rung_plan_budget_too_small_names_the_argument():
 
 def curve(losses, start=1e-4, end=10.0):
     lrs = np.geomspace(start, end, len(losses))
-    return RangeTestResult(lrs, losses, smoothed_losses=losses)
+    return RangeTestResult(
+        lrs, losses, config={"beta": 0.0}, smoothed_losses=losses
+    )
 
 
 def test_bracket_from_first_fall_to_the_turn():
@@ -139,8 +141,9 @@ def test_bracket_from_first_fall_to_the_turn():
     result = curve(losses)
     lrs = result.learning_rates
     low, high = bracket(result)
-    # A tenth of the fall (0.15 below 2.0) is reached 4 steps into it.
-    assert low == pytest.approx(lrs[30 + 3])
+    # A tenth of the fall (0.15 below 2.0) is reached 4 steps into it; the
+    # bracket reaches two decades below its top, further down.
+    assert low == pytest.approx(high / 100)
     # The loss turns up where it is lowest (first reached at step 69).
     assert int(np.argmin(losses)) == 69
     assert high == pytest.approx(lrs[69])
@@ -170,7 +173,10 @@ def test_bracket_spans_at_most_three_decades():
     losses = np.concatenate([losses, np.linspace(0.5, 5, 8)[1:]])
     result = curve(losses, start=1e-7)
     low, high = bracket(result)
-    assert high == pytest.approx(result.learning_rates[93])
+    # The lowest point is step 93, the tip of a sharp V; the running
+    # median (5 steps) flattens the tip over steps 91 ... 93.
+    lrs = result.learning_rates
+    assert lrs[91] <= high <= lrs[93]
     assert low == pytest.approx(high / 1000)
 
 
@@ -305,7 +311,7 @@ def test_result_records_the_race_and_round_trips(tmp_path):
         model, x, y, batch_size=16, budget=96, num_steps=40, seed=0
     )
     assert_bitwise(before, state_of(model))
-    plan = rung_plan(12, 2, 96)
+    plan = rung_plan(8, 2, 96)
     # Every rung: its candidates, each trained to the rung's steps.
     for rung, step in enumerate(plan):
         rows = result.rung_entries(rung)
@@ -461,7 +467,7 @@ def test_verbose_prints_a_line_per_rung(capsys):
         model, x, y, batch_size=16, budget=96, num_steps=40, seed=0, verbose=1
     )
     out = capsys.readouterr().out
-    assert out.count("race rung ") == len(rung_plan(12, 2, 96))
+    assert out.count("race rung ") == len(rung_plan(8, 2, 96))
     assert "range test: 40 steps" in out
     assert "cost 40 range-test + " in out
 
