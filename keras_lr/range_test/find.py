@@ -98,7 +98,7 @@ def find_learning_rate(
     Example:
 
     ```python
-    result = keras_lr.find_learning_rate(model, x, y, batch_size=128)
+    result = keras_lr.find_learning_rate(model, x, y, batch_size=128, seed=0)
     lr = result.suggestion()          # "valley"
     result.plot("range_test.png")
     ```
