@@ -80,6 +80,20 @@ INTERNALS = (
 )
 
 
+# Per backend: (owner, attribute) of each private name used on it only.
+BACKEND_INTERNALS = {
+    # JAX's `fit` runs a pure train step of the state it passes in (the
+    # model's, the optimizer's and the metrics' variables); the rate
+    # controller's variables must be among the optimizer's to be read and
+    # written in it, and callbacks read variables mid-epoch only after
+    # `jax_state_sync` has written that state back.
+    "jax": (
+        ("Optimizer", "_track_variable"),
+        ("Model", "jax_state_sync"),
+    ),
+}
+
+
 def base_optimizer(optimizer):
     """The optimizer that owns the rate (unwraps `LossScaleOptimizer`)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
@@ -101,6 +115,35 @@ def iterations_variable(optimizer):
     """The raw step counter (`optimizer.iterations` divides it under
     gradient accumulation)."""
     return base_optimizer(optimizer)._iterations
+
+
+def carry_in_train_state(optimizer, variables) -> None:
+    """Makes the train step read and write `variables` (keras_lr's
+    in-graph state: the controller's multiplier, curves and recorders).
+
+    On TensorFlow and PyTorch the step reads the variables themselves;
+    on JAX it is a pure function of the state `fit` passes it, so each
+    variable is tracked as one of the optimizer's (after Keras' own, in
+    `optimizer.variables`). A traced step that did not carry them is
+    traced again: JAX keys its traces on the state's structure.
+    """
+    if keras.backend.backend() != "jax":
+        return
+    optimizer = base_optimizer(optimizer)
+    known = {id(v) for v in optimizer.variables}
+    for variable in variables:
+        if id(variable) not in known:
+            optimizer._track_variable(variable)
+
+
+def sync_train_state(model) -> None:
+    """Writes the state a JAX `fit` is carrying back into the variables,
+    so that a read or an assignment between steps sees and changes the
+    values training uses (what Keras' `Callback.model` does before
+    handing out the model); nothing on other backends."""
+    if model is None or keras.backend.backend() != "jax":
+        return
+    model.jax_state_sync()
 
 
 def set_initial_epoch(model, epoch: int) -> None:

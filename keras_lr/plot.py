@@ -1,7 +1,7 @@
 """Plotting helpers (need the `plot` extra: `pip install keras-lr[plot]`)."""
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 
 def _pyplot():
@@ -28,13 +28,13 @@ def schedule_values(schedule, num_steps: int) -> np.ndarray:
         raise ValueError(
             f"Argument `num_steps` must be > 0. Received: num_steps={num_steps}"
         )
-    steps = tf.range(num_steps, dtype=tf.int64)
-    rates = tf.map_fn(
-        lambda step: tf.cast(schedule(step), tf.float64),
-        steps,
-        fn_output_signature=tf.float64,
+    steps = keras.ops.arange(num_steps, dtype="int64")
+    # JAX computes in float32 unless its x64 mode is on.
+    dtype = "float32" if keras.backend.backend() == "jax" else "float64"
+    rates = keras.ops.vectorized_map(
+        lambda step: keras.ops.cast(schedule(step), dtype), steps
     )
-    return rates.numpy()
+    return np.asarray(keras.ops.convert_to_numpy(rates), dtype=np.float64)
 
 
 def plot_schedule(

@@ -19,6 +19,7 @@ callbacks roll back to a good point. Each goes through here:
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _files
 from keras_lr import _keras_internals as internals
 
@@ -105,7 +106,7 @@ def first_mismatch(variables, values, holder: str = "the copy") -> str | None:
 
 def take(variables) -> list[np.ndarray]:
     """Host copies of `variables`' values (each its own array)."""
-    return [np.array(v.numpy(), copy=True) for v in variables]
+    return [np.array(_backend.to_numpy(v), copy=True) for v in variables]
 
 
 def put(variables, values) -> None:

@@ -1,6 +1,12 @@
-"""Test set-up: two logical CPU devices for `tf.distribute` tests.
+"""Test set-up, for the Keras backend this process runs (`KERAS_BACKEND`).
 
-This must run before TensorFlow initializes its devices, hence at import.
+On TensorFlow: two logical CPU devices for `tf.distribute` tests (this
+must run before TensorFlow initializes its devices, hence at import).
+
+On JAX and PyTorch only the tests marked `portable` run (the others are
+deselected); a portable test that needs TensorFlow for one part is marked
+`tensorflow_only` as well, and runs on TensorFlow only. TensorFlow is not
+imported here on those backends.
 """
 
 import os
@@ -9,13 +15,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0],
-    [tf.config.LogicalDeviceConfiguration()] * 2,
-)
+BACKEND = keras.backend.backend()
+
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0],
+        [tf.config.LogicalDeviceConfiguration()] * 2,
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "tensorflow":
+        return
+    kept, dropped = [], []
+    for item in items:
+        portable = item.get_closest_marker("portable") is not None
+        tf_only = item.get_closest_marker("tensorflow_only") is not None
+        (kept if portable and not tf_only else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture
@@ -27,6 +50,8 @@ def two_cpu_strategy():
     strategy whose gradient shapes differ then fails with "Shape mismatch
     in the collective instance".
     """
+    import tensorflow as tf
+
     return tf.distribute.MirroredStrategy(
         ["/cpu:0", "/cpu:1"],
         cross_device_ops=tf.distribute.ReductionToOneDevice(),

@@ -58,6 +58,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _keras_internals as internals
 
 
@@ -65,7 +66,7 @@ def _scale(slots, ratio: float) -> None:
     for slot in slots:
         if slot is None:
             continue
-        value = np.asarray(slot.numpy())
+        value = _backend.to_numpy(slot)
         slot.assign((value.astype("float64") * ratio).astype(value.dtype))
 
 
@@ -82,8 +83,8 @@ def _ftrl_rule(optimizer, old_rate, new_rate):
     l2 = float(optimizer.l2_regularization_strength)
     beta = float(optimizer.beta)
     for accumulator, linear in zip(*internals.ftrl_slots(optimizer)):
-        n = np.asarray(accumulator.numpy()).astype("float64")
-        z = np.asarray(linear.numpy())
+        n = _backend.to_numpy(accumulator).astype("float64")
+        z = _backend.to_numpy(linear)
         q_old = (n**-p + beta) / old_rate + 2.0 * l2
         q_new = (n**-p + beta) / new_rate + 2.0 * l2
         z64 = z.astype("float64")

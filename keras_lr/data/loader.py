@@ -22,12 +22,12 @@ import math
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr import _keras_internals
 from keras_lr import distribute
 from keras_lr.data import _samples
 from keras_lr.data import _strategy
-from keras_lr.data import pipeline
 from keras_lr.data.plan import PlanBoard
 from keras_lr.data.plan import make_plan
 
@@ -368,6 +368,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             of them.
 
         Raises:
+            BackendError: on a Keras backend other than TensorFlow (pass
+                the loader itself to `fit` there).
             TypeError: if the loader holds an indexable dataset of samples
                 rather than arrays.
             ValueError: inside the scope of a strategy other than
@@ -378,6 +380,13 @@ class GrowingBatchLoader(keras.utils.PyDataset):
                 not a multiple of the number of replicas.
         """
         _checks.check_positive_int("steps_per_execution", steps_per_execution)
+        _backend.require_tensorflow(
+            "`GrowingBatchLoader.as_dataset()`",
+            "it builds a `tf.data` pipeline; pass the loader itself to "
+            "`fit` (it is a `keras.utils.PyDataset`) on any backend",
+        )
+        from keras_lr.data import pipeline
+
         if self._sample_mode:
             raise TypeError(
                 "`as_dataset()` needs array data; this loader holds an "

@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
 from keras_lr import snapshot
@@ -257,7 +258,9 @@ class LRRangeTest(keras.callbacks.Callback):
     def _new_traced_test(self, key):
         model = self.model
         traced = traced_test.TracedTest(
-            key, traced_test.capacity(self.num_steps), model.distribute_strategy
+            key,
+            traced_test.capacity(self.num_steps),
+            _backend.strategy_of(model),
         )
         traced.recording_loss = traced_test.recording_compute_loss(
             self._saved_compute_loss,

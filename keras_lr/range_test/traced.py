@@ -9,9 +9,9 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_lr import _backend
 from keras_lr import _keras_internals as internals
 from keras_lr import _model_state
 
@@ -68,18 +68,13 @@ class TracedTest:
         with strategy.scope():
             # The sweep's first optimizer step: the record's column 0.
             self.start = keras.Variable(
-                0, dtype="int64", trainable=False, name="lr_range_test_start"
+                0,
+                dtype=_backend.int64(),
+                trainable=False,
+                name="lr_range_test_start",
             )
             # Row 0: the loss of each step, row 1: 1 where a step wrote.
-            # On-read sync: each replica adds its own share and reading
-            # sums them, the way Keras' metric variables work.
-            self.buffer = tf.Variable(
-                np.zeros((2, self.capacity), dtype="float32"),
-                trainable=False,
-                aggregation=tf.VariableAggregation.SUM,
-                synchronization=tf.VariableSynchronization.ON_READ,
-                name="lr_range_test_record",
-            )
+            self.buffer = _record_variable(self.capacity)
         self.recording_loss = None
         self.function = None
         self.traced = False
@@ -90,7 +85,7 @@ class TracedTest:
             train_function,
             model.optimizer,
             getattr(compute_loss, "__func__", compute_loss),
-            model.distribute_strategy,
+            _backend.strategy_of(model),
             getattr(model, "steps_per_execution", 1),
             getattr(model, "jit_compile", None),
             tuple(model.trainable_variables),
@@ -104,6 +99,24 @@ class TracedTest:
             and len(key) == len(self.key)
             and all(_same(a, b) for a, b in zip(key, self.key))
         )
+
+
+def _record_variable(capacity: int):
+    zeros = np.zeros((2, capacity), dtype="float32")
+    if not _backend.is_tensorflow():
+        return keras.Variable(
+            zeros, trainable=False, name="lr_range_test_record"
+        )
+    tf = _backend.tensorflow("The range test")
+    # On-read sync: each replica adds its own share and reading sums
+    # them, the way Keras' metric variables work.
+    return tf.Variable(
+        zeros,
+        trainable=False,
+        aggregation=tf.VariableAggregation.SUM,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        name="lr_range_test_record",
+    )
 
 
 def _same(a, b) -> bool:
@@ -142,6 +155,9 @@ def read_record(variable) -> np.ndarray:
     device the bare read op skips `tf.Variable`'s Python layers, which
     cost more than the read itself and are paid at every step.
     """
+    tf = _backend.tensorflow_if_loaded()
+    if not _backend.is_tensorflow():
+        return np.asarray(keras.ops.convert_to_numpy(variable))
     if isinstance(variable, tf.distribute.DistributedValues):
         return variable.numpy()
     (value,) = internals.read_handles([(variable.handle, variable.dtype)])

@@ -10,6 +10,8 @@ import pytest
 from keras_lr.callbacks import BackupAndRestore
 from keras_lr.callbacks._stateful import StatefulCallback
 
+pytestmark = pytest.mark.portable
+
 
 class HalveEveryOtherEpoch(StatefulCallback):
     """Test-only stateful callback: halves the LR every second epoch."""

@@ -14,6 +14,8 @@ from tests.data.recorder import epochs_of
 from tests.data.recorder import id_data
 from tests.data.recorder import recording_model
 
+pytestmark = pytest.mark.portable
+
 N = 50
 LR = 0.1
 

@@ -12,6 +12,8 @@ from tests.callbacks import helpers
 from tests.schedules.reference import torch_cyclic
 from tests.schedules.reference import torch_one_cycle
 
+pytestmark = pytest.mark.portable
+
 STEPS_PER_EPOCH = 8
 EPOCHS = 3
 TOTAL = STEPS_PER_EPOCH * EPOCHS

@@ -14,6 +14,8 @@ from tests.callbacks import helpers
 from tests.callbacks.helpers import Script
 from tests.schedules.reference import cosine
 
+pytestmark = pytest.mark.portable
+
 STEPS = 8  # steps per epoch
 
 

@@ -17,6 +17,8 @@ from keras_lr.control import installed_controller
 from keras_lr.control import rate_controller
 from tests.callbacks import helpers
 
+pytestmark = pytest.mark.portable
+
 STEPS = 6
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 

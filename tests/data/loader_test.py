@@ -22,6 +22,8 @@ from tests.data.recorder import epochs_of
 from tests.data.recorder import id_data
 from tests.data.recorder import recording_model
 
+pytestmark = pytest.mark.portable
+
 N = 50
 SIZES = [4, 8, 16, 32]
 # 13, 9, 3, 7 and 1 batches: with three steps per execution, some epochs

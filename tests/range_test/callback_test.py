@@ -21,6 +21,8 @@ from keras_lr.control import installed_controller
 from keras_lr.control import rate_controller
 from keras_lr.range_test import traced as traced_test
 
+pytestmark = pytest.mark.portable
+
 N, FEATURES, BATCH = 64, 4, 16
 _rng = np.random.default_rng(0)
 X = _rng.normal(size=(N, FEATURES)).astype("float32")

@@ -18,6 +18,8 @@ from keras_lr.range_test.race_runner import RaceRunner
 from keras_lr.range_test.result import RangeTestResult
 from keras_lr.range_test.rungs import rung_plan
 
+pytestmark = pytest.mark.portable
+
 # The quadratic: 4 samples x = s * e_i, targets x . w_star, MSE. The loss is
 # (s^2 / 4) * |w - w_star|^2, its Hessian (s^2 / 2) I, so L = s^2 / 2 in
 # every direction and full-batch gradient descent at rate 1 / L lands on

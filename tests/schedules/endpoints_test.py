@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from keras_lr import schedules
 
+pytestmark = pytest.mark.portable
+
 f64 = np.float64
 
 # (id, schedule factory, [(step, expected value in float64), ...])
@@ -185,6 +187,7 @@ ENDPOINTS = [
 ]
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize(
     "make, points",
     [case[1:] for case in ENDPOINTS],
@@ -295,6 +298,7 @@ XLA_ENDPOINTS = [
 ]
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize(
     "make, steps, expected",
     [case[1:] for case in XLA_ENDPOINTS],
@@ -318,6 +322,7 @@ def test_end_points_are_exact_under_xla(make, steps, expected):
         assert value == schedule(tf.constant(s, tf.int64)).numpy()
 
 
+@pytest.mark.tensorflow_only
 def test_polynomial_cycle_under_xla_matches_reference_on_a_grid():
     """The cycle's horizon is the first multiple of `decay_steps` at or
     above the step, even where XLA's division lands just above it."""

@@ -8,6 +8,8 @@ from tests.schedules import reference as ref
 from tests.schedules.cases import CASE_IDS
 from tests.schedules.cases import CASES
 
+pytestmark = pytest.mark.portable
+
 RTOL = 2e-5  # float32 arithmetic against a float64 reference
 ATOL = 1e-7  # times the peak rate: float32 cos() near pi
 
@@ -86,6 +88,7 @@ def test_one_minus_sqrt_is_half_way_a_quarter_into_the_cooldown():
     np.testing.assert_allclose(got, [1.0, 1.0, 1.0, 0.6, 0.2], rtol=1e-7)
 
 
+@pytest.mark.tensorflow_only
 def test_warmup_stable_decay_function_under_xla():
     """The pure function traces under XLA and matches the reference."""
     from keras_lr.schedules.warmup_stable_decay import warmup_stable_decay
