@@ -51,6 +51,26 @@ BEHAVIOURS = {
         "`axis=0`; TensorFlow's multi-worker `reduce` accepts neither, "
         "keras_lr's strategy both (tests/distribute checks the second).",
     ),
+    # Backend behaviours: each test runs on its backend only.
+    "jax_train_step_carries_optimizer_variables": (
+        "keras_lr/control/controller.py",
+        "On JAX, `fit`'s train step reads and writes the variables in "
+        "`optimizer.variables` from the state it carries (others would be "
+        "constants of the trace), and `jax_state_sync` writes that state "
+        "back so that an assignment between steps takes effect.",
+    ),
+    "jax_cast_honours_jax_array": (
+        "keras_lr/control/momentum.py",
+        "On JAX, `ops.cast` of an optimizer hyperparameter calls "
+        "`jnp.asarray`, which converts an object through `__jax_array__` "
+        "inside the traced step.",
+    ),
+    "torch_optimizers_read_momentum_after_the_rate": (
+        "keras_lr/control/controller.py",
+        "On PyTorch, SGD and Adam read `momentum` / `beta_1` as numbers at "
+        "each update, after reading the rate: a value set while the rate "
+        "is read is the one that update uses.",
+    ),
 }
 
 # (owner, attribute): each private name used below.
@@ -89,6 +109,7 @@ BACKEND_INTERNALS = {
     # `jax_state_sync` has written that state back.
     "jax": (
         ("Optimizer", "_track_variable"),
+        ("Optimizer", "_variables"),
         ("Model", "jax_state_sync"),
     ),
 }
@@ -130,10 +151,72 @@ def carry_in_train_state(optimizer, variables) -> None:
     if keras.backend.backend() != "jax":
         return
     optimizer = base_optimizer(optimizer)
+    _save_without_carried(optimizer)
     known = {id(v) for v in optimizer.variables}
     for variable in variables:
         if id(variable) not in known:
             optimizer._track_variable(variable)
+            optimizer._keras_lr_carried.add(id(variable))
+
+
+# An optimizer that carries keras_lr's variables writes and reads only its
+# own in its files (`save_own_variables` / `load_own_variables`), so that a
+# file saved on JAX loads into a plain optimizer and back, as on the other
+# backends (the controller's saved multiplier has its own entry). Keras
+# finds an optimizer's class for its config by module and name, which the
+# subclass keeps.
+_CARRYING_CLASSES: dict = {}
+
+
+class _WithoutCarried:
+    """Takes keras_lr's carried variables out of `optimizer._variables`
+    for the time of a `with` block."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    def __enter__(self):
+        carried = self.optimizer._keras_lr_carried
+        self.all = list(self.optimizer._variables)
+        self.optimizer._variables[:] = [
+            v for v in self.all if id(v) not in carried
+        ]
+
+    def __exit__(self, *exc):
+        self.optimizer._variables[:] = self.all
+
+
+def optimizer_class(optimizer) -> type:
+    """The Keras class of `optimizer` (unwrapping a loss-scale wrapper,
+    and the subclass that carries keras_lr's variables on JAX)."""
+    cls = type(base_optimizer(optimizer))
+    for base, carrying in _CARRYING_CLASSES.items():
+        if cls is carrying:
+            return base
+    return cls
+
+
+def _save_without_carried(optimizer) -> None:
+    base = type(optimizer)
+    if base in _CARRYING_CLASSES.values():
+        return
+    carrying = _CARRYING_CLASSES.get(base)
+    if carrying is None:
+
+        class Carrying(base):
+            def save_own_variables(self, store):
+                with _WithoutCarried(self):
+                    super().save_own_variables(store)
+
+            def load_own_variables(self, store):
+                with _WithoutCarried(self):
+                    super().load_own_variables(store)
+
+        for name in ("__name__", "__qualname__", "__module__"):
+            setattr(Carrying, name, getattr(base, name))
+        carrying = _CARRYING_CLASSES[base] = Carrying
+    optimizer._keras_lr_carried = set()
+    optimizer.__class__ = carrying
 
 
 def sync_train_state(model) -> None:
@@ -230,9 +313,11 @@ def assign_handles(handles, values) -> None:
 
 
 def executing_eagerly() -> bool:
-    """Whether the caller runs eagerly, outside any traced function (on
-    a backend other than TensorFlow: never, so callers keep their traced
-    path there)."""
+    """Whether the caller runs eagerly, outside any traced function
+    (PyTorch: always; JAX: never, so callers keep their traced path
+    there)."""
+    if keras.backend.backend() == "torch":
+        return True
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf

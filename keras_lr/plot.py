@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from keras_lr import _backend
+
 
 def _pyplot():
     try:
@@ -28,9 +30,9 @@ def schedule_values(schedule, num_steps: int) -> np.ndarray:
         raise ValueError(
             f"Argument `num_steps` must be > 0. Received: num_steps={num_steps}"
         )
-    steps = keras.ops.arange(num_steps, dtype="int64")
-    # JAX computes in float32 unless its x64 mode is on.
-    dtype = "float32" if keras.backend.backend() == "jax" else "float64"
+    # JAX computes in 32 bits unless its x64 mode is on.
+    steps = keras.ops.arange(num_steps, dtype=_backend.int64())
+    dtype = _backend.float64()
     rates = keras.ops.vectorized_map(
         lambda step: keras.ops.cast(schedule(step), dtype), steps
     )

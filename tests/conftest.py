@@ -5,8 +5,9 @@ must run before TensorFlow initializes its devices, hence at import).
 
 On JAX and PyTorch only the tests marked `portable` run (the others are
 deselected); a portable test that needs TensorFlow for one part is marked
-`tensorflow_only` as well, and runs on TensorFlow only. TensorFlow is not
-imported here on those backends.
+`tensorflow_only` as well, and runs on TensorFlow only; one marked
+`needs_float64` does not run on JAX without its x64 mode (JAX computes in
+float32 there). TensorFlow is not imported here on those backends.
 """
 
 import os
@@ -17,6 +18,11 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 BACKEND = keras.backend.backend()
+
+# Folders with no portable test, not even collected on other backends.
+collect_ignore = (
+    [] if BACKEND == "tensorflow" else ["distribute", "examples", "experiments"]
+)
 
 if BACKEND == "tensorflow":
     import tensorflow as tf
@@ -35,7 +41,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         portable = item.get_closest_marker("portable") is not None
         tf_only = item.get_closest_marker("tensorflow_only") is not None
-        (kept if portable and not tf_only else dropped).append(item)
+        x64 = item.get_closest_marker("needs_float64") is not None
+        if x64 and BACKEND == "jax":
+            import jax
+
+            x64 = not jax.config.jax_enable_x64
+        else:
+            x64 = False
+        (kept if portable and not tf_only and not x64 else dropped).append(
+            item
+        )
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -119,7 +119,7 @@ RULES = {
 def is_known(optimizer) -> bool:
     """Whether the rule of `optimizer`'s class (under a loss-scale
     wrapper) is declared here."""
-    return type(internals.base_optimizer(optimizer)) in RULES
+    return internals.optimizer_class(optimizer) in RULES
 
 
 def rescale(optimizer, old_rate: float, new_rate: float) -> None:
@@ -138,11 +138,12 @@ def rescale(optimizer, old_rate: float, new_rate: float) -> None:
     if old_rate == new_rate or not old_rate > 0:
         return
     base = internals.base_optimizer(optimizer)
-    rule = RULES.get(type(base))
+    cls = internals.optimizer_class(base)
+    rule = RULES.get(cls)
     if rule is None:
         warnings.warn(
             f"keras_lr does not know whether the slots of optimizer class "
-            f"{type(base).__qualname__} carry the learning rate, so after "
+            f"{cls.__qualname__} carry the learning rate, so after "
             f"rolling back they are restored as saved (at rate "
             f"{old_rate:.6g}) although the next steps run at "
             f"{new_rate:.6g}. Keras' own optimizers are known: "

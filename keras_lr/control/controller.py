@@ -160,9 +160,6 @@ class RateController:
         )
 
     def __call__(self):
-        if self._reads_as_keras_variable():
-            return self.learning_rate
-        rate, step = self._rate()
         momentum = 0.0
         if self._momentum_name is not None:
             momentum = self._momentum_value()
@@ -173,6 +170,9 @@ class RateController:
                     self._momentum_name,
                     _momentum.StepValue(float(_host(momentum))),
                 )
+        if self._reads_as_keras_variable():
+            return self.learning_rate
+        rate, step = self._rate()
         if self._recorder is not None:
             self._recorder.write(step, rate, momentum)
         return rate

@@ -101,7 +101,11 @@ def test_one_argument_schedule():
     assert history.history["updates"] == cumulative_updates([5, 10, 25])
 
 
-PATHS = ["loader", "as_dataset"]
+# `as_dataset()` builds a `tf.data` pipeline: TensorFlow only.
+PATHS = [
+    "loader",
+    pytest.param("as_dataset", marks=pytest.mark.tensorflow_only),
+]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -332,6 +336,7 @@ def test_schedule_returning_zero_is_an_error():
         fit(recording_model(), loader, [grow], epochs=1)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("path", PATHS)
 def test_hybrid_under_mirrored_strategy(path, two_cpu_strategy):
     loader = make_loader()

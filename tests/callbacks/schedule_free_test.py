@@ -15,8 +15,6 @@ from keras_lr.callbacks.schedule_free import SwapScheduleFreeWeights
 from keras_lr.callbacks.schedule_free import averaged_from_training
 from keras_lr.callbacks.schedule_free import training_from_averaged
 
-pytestmark = pytest.mark.portable
-
 LR, BETA_1, BETA_2, EPSILON = 0.05, 0.9, 0.999, 1e-8
 BATCH, EPOCHS = 4, 3
 KERNEL0 = np.array([[0.3], [-0.1], [0.2]])
