@@ -111,6 +111,8 @@ BACKEND_INTERNALS = {
         ("Optimizer", "_track_variable"),
         ("Optimizer", "_variables"),
         ("Model", "jax_state_sync"),
+        # The range test's loss record is a metric the train step carries.
+        ("Model", "_metrics"),
     ),
 }
 
@@ -227,6 +229,19 @@ def sync_train_state(model) -> None:
     if model is None or keras.backend.backend() != "jax":
         return
     model.jax_state_sync()
+
+
+def attach_metric(model, metric) -> None:
+    """Makes `metric` one of `model.metrics` (its variables then travel in
+    JAX's train state) without Keras' lock on a built model's state."""
+    if metric not in model._metrics:
+        model._metrics.append(metric)
+
+
+def detach_metric(model, metric) -> None:
+    """Undoes `attach_metric`."""
+    if metric in model._metrics:
+        model._metrics.remove(metric)
 
 
 def set_initial_epoch(model, epoch: int) -> None:

@@ -5,7 +5,8 @@ must run before TensorFlow initializes its devices, hence at import).
 
 On JAX and PyTorch only the tests marked `portable` run (the others are
 deselected); a portable test that needs TensorFlow for one part is marked
-`tensorflow_only` as well, and runs on TensorFlow only; one marked
+`tensorflow_only` as well, and runs on TensorFlow only (so do those that
+use the `two_cpu_strategy` fixture or `as_dataset` in their name); one marked
 `needs_float64` does not run on JAX without its x64 mode (JAX computes in
 float32 there). TensorFlow is not imported here on those backends.
 """
@@ -40,7 +41,12 @@ def pytest_collection_modifyitems(config, items):
     kept, dropped = [], []
     for item in items:
         portable = item.get_closest_marker("portable") is not None
-        tf_only = item.get_closest_marker("tensorflow_only") is not None
+        # `tf.distribute` and `tf.data` (`as_dataset()`) are TensorFlow's.
+        tf_only = (
+            item.get_closest_marker("tensorflow_only") is not None
+            or "two_cpu_strategy" in getattr(item, "fixturenames", ())
+            or "as_dataset" in item.name
+        )
         x64 = item.get_closest_marker("needs_float64") is not None
         if x64 and BACKEND == "jax":
             import jax

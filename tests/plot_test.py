@@ -19,6 +19,7 @@ def test_schedule_values_match_closed_form():
     np.testing.assert_allclose(got, expected, rtol=1e-7)
 
 
+@pytest.mark.needs_float64
 def test_schedule_values_of_cosine():
     got = schedule_values(schedules.CosineDecay(0.1, 10), 12)
     expected = [

@@ -156,6 +156,8 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         # `begin_epoch`, `set_state`): what `trained_batches` count in.
         self._opened = (0, self.batch_size)
         self._in_epoch = False
+        # Batches read since `on_epoch_begin`.
+        self._served_in_epoch = 0
         self._count = _keras_internals.step_count(
             lambda: self.board.plan.num_batches
         )
@@ -410,6 +412,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             strategy = distribute.cluster_strategy()
             if strategy is not None:
                 self._link.split_for(strategy, self.batch_size, self._requested)
+        self._served_in_epoch += 1
         # One plan, read once: a prefetching thread may call this while
         # the main thread posts the next epoch's.
         plan = self.plan
@@ -430,6 +433,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
 
     def on_epoch_begin(self):
         self._in_epoch = True
+        self._served_in_epoch = 0
 
     def on_epoch_end(self):
         # Only `fit(loader)` calls this (also once before training): the
@@ -438,10 +442,14 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         # Without a callback driving it, the loader moves to a new
         # permutation after each epoch it served (a callback's
         # `trained_batches` still count in the epoch it opened).
-        # `_in_epoch` keeps the call before training from counting.
-        if self._in_epoch:
-            self._in_epoch = False
+        # `_in_epoch` keeps the call before training from counting, and so
+        # does an "epoch" that read only batch 0 of several: the JAX and
+        # PyTorch trainers read it to build the model, then end that
+        # epoch before training.
+        built_only = self._served_in_epoch == 1 and self.plan.num_batches > 1
+        if self._in_epoch and not built_only:
             self._open(self.epoch + 1)
+        self._in_epoch = False
 
     def get_state(self, trained_batches: int | None = None) -> dict:
         """The loader's state, JSON-native, for an exact resume.

@@ -43,6 +43,39 @@ def keep_traced_test(model, traced) -> None:
     _kept[:] = [weakref.ref(m) for m in others + [model]]
 
 
+class LossRecord(keras.metrics.Metric):
+    """The loss record as a metric's variables (JAX).
+
+    JAX's train step computes the loss as a pure function of the model's
+    and the metrics' variables, so the record is written there only if it
+    is a metric's; the column is this record's own count of training
+    steps (the optimizer's step is not in that state). Its state spans
+    the test: `fit` resets the metrics each epoch, this one stays.
+    """
+
+    def __init__(self, capacity: int):
+        super().__init__(name="keras_lr_range_test_record")
+        self.record = self.add_variable(
+            shape=(2, capacity),
+            initializer="zeros",
+            dtype="float32",
+            name="record",
+        )
+        self.count = self.add_variable(
+            shape=(), initializer="zeros", dtype="int32", name="count"
+        )
+
+    def update_state(self, *args, **kwargs):
+        pass
+
+    def reset_state(self):
+        pass
+
+    def result(self):
+        # Nothing in the logs.
+        return {}
+
+
 def capacity(num_steps: int) -> int:
     """Steps the loss record holds: a power of two (>= 128), so that tests
     of similar lengths share one trace."""
@@ -74,10 +107,22 @@ class TracedTest:
                 name="lr_range_test_start",
             )
             # Row 0: the loss of each step, row 1: 1 where a step wrote.
-            self.buffer = _record_variable(self.capacity)
+            self.metric = None
+            if _backend.is_jax():
+                self.metric = LossRecord(self.capacity)
+                self.buffer = self.metric.record
+            else:
+                self.buffer = _record_variable(self.capacity)
         self.recording_loss = None
         self.function = None
         self.traced = False
+
+    def begin(self, start: int, recorded: int) -> None:
+        """The sweep's first optimizer step is `start`; `recorded` losses
+        are in the record already (a resumed test)."""
+        self.start.assign(start)
+        if self.metric is not None:
+            self.metric.count.assign(recorded)
 
     @staticmethod
     def key_of(model, train_function, compute_loss):
@@ -135,11 +180,19 @@ def recording_compute_loss(compute_loss, iterations, traced):
     """
     buffer, start, capacity = traced.buffer, traced.start, traced.capacity
 
+    def column():
+        if traced.metric is not None:
+            count = traced.metric.count
+            index = count.value
+            count.assign(index + 1)
+            return index
+        return ops.cast(iterations, "int32") - ops.cast(start, "int32")
+
     def recording_compute_loss(*args, **kwargs):
         loss = compute_loss(*args, **kwargs)
         if kwargs.get("training", True):
             traced.traced = True
-            index = ops.cast(iterations, "int32") - ops.cast(start, "int32")
+            index = column()
             row = ops.one_hot(index, capacity, dtype="float32")
             value = ops.cast(ops.stop_gradient(loss), "float32")
             buffer.assign_add(ops.stack([row * value, row]))

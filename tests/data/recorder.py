@@ -54,6 +54,17 @@ class RecordingModel(keras.Sequential):
         return super().train_step(*args[:-1], data)
 
 
+def traces_allowed(model, traces: int) -> int:
+    """The traces a test allows `model`: `traces` where the train step
+    traces once for every batch size (TensorFlow, with an unknown batch
+    dimension; PyTorch, which does not trace), and `traces` per batch
+    size it trained on under JAX, whose compiled step is specialised to
+    its input shapes."""
+    if keras.backend.backend() != "jax":
+        return traces
+    return traces * len({len(batch) for batch in model.batches})
+
+
 def recording_model(learning_rate=0.0, steps_per_execution=1, **compile_kw):
     """A 2-input linear model; the default rate 0 keeps ids exact."""
     model = RecordingModel(
