@@ -20,6 +20,7 @@ relies on it; `tests/keras_internals_test.py` has one test per behaviour
 outside this module.
 """
 
+import contextlib
 import operator
 
 import keras
@@ -162,40 +163,28 @@ def carry_in_train_state(optimizer, variables) -> None:
 
 
 # An optimizer that carries keras_lr's variables writes and reads only its
-# own in its files (`save_own_variables` / `load_own_variables`), so that a
-# file saved on JAX loads into a plain optimizer and back, as on the other
-# backends (the controller's saved multiplier has its own entry). Keras
-# finds an optimizer's class for its config by module and name, which the
-# subclass keeps.
+# own in its files, so that a file saved on JAX loads into a plain
+# optimizer and back (the controller's multiplier has its own entry). Keras
+# finds an optimizer's class by module and name, which the subclass keeps.
 _CARRYING_CLASSES: dict = {}
 
 
-class _WithoutCarried:
-    """Takes keras_lr's carried variables out of `optimizer._variables`
-    for the time of a `with` block."""
-
-    def __init__(self, optimizer):
-        self.optimizer = optimizer
-
-    def __enter__(self):
-        carried = self.optimizer._keras_lr_carried
-        self.all = list(self.optimizer._variables)
-        self.optimizer._variables[:] = [
-            v for v in self.all if id(v) not in carried
-        ]
-
-    def __exit__(self, *exc):
-        self.optimizer._variables[:] = self.all
+@contextlib.contextmanager
+def _without_carried(optimizer):
+    every = list(optimizer._variables)
+    carried = optimizer._keras_lr_carried
+    optimizer._variables[:] = [v for v in every if id(v) not in carried]
+    try:
+        yield
+    finally:
+        optimizer._variables[:] = every
 
 
 def optimizer_class(optimizer) -> type:
     """The Keras class of `optimizer` (unwrapping a loss-scale wrapper,
     and the subclass that carries keras_lr's variables on JAX)."""
     cls = type(base_optimizer(optimizer))
-    for base, carrying in _CARRYING_CLASSES.items():
-        if cls is carrying:
-            return base
-    return cls
+    return next((b for b, c in _CARRYING_CLASSES.items() if c is cls), cls)
 
 
 def _save_without_carried(optimizer) -> None:
@@ -207,11 +196,11 @@ def _save_without_carried(optimizer) -> None:
 
         class Carrying(base):
             def save_own_variables(self, store):
-                with _WithoutCarried(self):
+                with _without_carried(self):
                     super().save_own_variables(store)
 
             def load_own_variables(self, store):
-                with _WithoutCarried(self):
+                with _without_carried(self):
                     super().load_own_variables(store)
 
         for name in ("__name__", "__qualname__", "__module__"):

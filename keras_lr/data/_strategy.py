@@ -11,6 +11,22 @@ from keras_lr import _backend
 from keras_lr import distribute
 
 
+def require_tensorflow() -> None:
+    """`as_dataset()` on another backend is an error that says why."""
+    _backend.require_tensorflow(
+        "`GrowingBatchLoader.as_dataset()`",
+        "it builds a `tf.data` pipeline; pass the loader itself to `fit` "
+        "(it is a `keras.utils.PyDataset`) on any backend",
+    )
+
+
+def build_pipeline(loader, use, chunk_bytes: int):
+    """`keras_lr.data.pipeline.build` (imported here: TensorFlow only)."""
+    from keras_lr.data import pipeline
+
+    return pipeline.build(loader, use, chunk_bytes)
+
+
 class StrategyLink:
     """The strategy side of one loader.
 
