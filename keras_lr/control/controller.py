@@ -128,6 +128,8 @@ class RateController:
             return rate(step)
         if callable(rate) and not isinstance(rate, keras.Variable):
             return rate()
+        if isinstance(rate, keras.Variable):
+            return rate.value
         return ops.convert_to_tensor(rate)
 
     def _rate(self):
@@ -137,6 +139,14 @@ class RateController:
             # runs, so this graph reads Keras' variable, as without us.
             rate = self.learning_rate
             return ops.cast(rate, rate.dtype), step
+        if _backend.name() == "torch":
+            from keras_lr.control import _torch_ops
+
+            step = self._counter.value
+            user = self._user_rate(self._counter)
+            curve = None if self._curve is None else self._curve.values()
+            multiplier = self._state.multiplier.value
+            return _torch_ops.rate(user, step, curve, multiplier), step
         value = ops.cast(
             self._user_rate(self._counter), _backend.float64()
         )
@@ -168,7 +178,7 @@ class RateController:
                 setattr(
                     self.optimizer,
                     self._momentum_name,
-                    _momentum.StepValue(float(_host(momentum))),
+                    _momentum.StepValue(float(momentum)),
                 )
         if self._reads_as_keras_variable():
             return self.learning_rate
@@ -387,6 +397,13 @@ class RateController:
     # Inside ----------------------------------------------------------------
 
     def _momentum_value(self):
+        if _backend.name() == "torch":
+            from keras_lr.control import _torch_ops
+
+            curve = self._momentum_curve
+            curve = None if curve is None else curve.values()
+            step = self._counter.value
+            return _torch_ops.momentum(self._momentum_base.value, step, curve)
         value = ops.cast(self._momentum_base, "float32")
         curve = self._momentum_curve
         if curve is None:

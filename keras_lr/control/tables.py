@@ -42,6 +42,10 @@ class Curve:
     def variables(self) -> list:
         return [self.table, self.first, self.active]
 
+    def values(self) -> tuple:
+        """The backend tensors of (table, first, active)."""
+        return tuple(v.value for v in self.variables)
+
     def set(self, values: np.ndarray, first_step: int) -> None:
         table = np.empty(self.capacity, "float32")
         table[: len(values)] = values
