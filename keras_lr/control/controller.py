@@ -39,6 +39,7 @@ from keras import ops
 
 from keras_lr import _backend
 from keras_lr import _keras_internals as internals
+from keras_lr import _model_state
 from keras_lr.control import momentum as _momentum
 from keras_lr.control.tables import Curve
 from keras_lr.control.tables import LastStepRecorder
@@ -486,6 +487,7 @@ def rate_controller(model) -> RateController:
         held.serve(model)
         return held
     controller = RateController(model)
+    _model_state.record(model)  # known to `keras_lr.snapshot` on JAX
     internals.set_rate_slot(model.optimizer, controller)
     internals.retrace(model)
     return controller

@@ -325,6 +325,7 @@ def test_indexable_dataset_of_samples_trains():
         assert sorted(i for b in epoch for i in b) == list(range(N))
 
 
+@pytest.mark.tensorflow_only
 def test_state_round_trip_serves_the_rest_of_the_epoch():
     x, y = id_data(N)
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=2)

@@ -18,8 +18,6 @@ from keras_lr.range_test.race_runner import RaceRunner
 from keras_lr.range_test.result import RangeTestResult
 from keras_lr.range_test.rungs import rung_plan
 
-pytestmark = pytest.mark.portable
-
 # The quadratic: 4 samples x = s * e_i, targets x . w_star, MSE. The loss is
 # (s^2 / 4) * |w - w_star|^2, its Hessian (s^2 / 2) I, so L = s^2 / 2 in
 # every direction and full-batch gradient descent at rate 1 / L lands on
@@ -74,7 +72,14 @@ def state_of(model):
     """Every model and optimizer variable (a float rate included), and the
     rate controller's multiplier (1.0 before one is installed)."""
     values = [np.array(v.numpy()) for v in model.variables]
-    values += [np.array(v.numpy()) for v in model.optimizer.variables]
+    # Keras' own (on JAX the rate controller's variables, carried in the
+    # train state with the optimizer's, follow them once it is installed).
+    carried = getattr(model.optimizer, "_keras_lr_carried", set())
+    values += [
+        np.array(v.numpy())
+        for v in model.optimizer.variables
+        if id(v) not in carried
+    ]
     controller = keras_lr.control.installed_controller(model.optimizer)
     values.append(1.0 if controller is None else controller.multiplier)
     return values

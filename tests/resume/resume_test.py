@@ -10,8 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.portable
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TRAINER = os.path.join(os.path.dirname(__file__), "trainer.py")
 

@@ -7,12 +7,8 @@ import subprocess
 import sys
 import tempfile
 
-import pytest
-
 import keras_lr.tune
 from keras_lr.tune import folders
-
-pytestmark = pytest.mark.portable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 

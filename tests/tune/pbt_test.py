@@ -18,8 +18,6 @@ import pytest
 
 from tests.repository import ROOT
 
-pytestmark = pytest.mark.portable
-
 TRAIN = 1347
 BATCH = 32
 STEPS = 43  # ceil(1347 / 32)

@@ -17,8 +17,6 @@ import ray.tune
 import keras_lr
 import keras_lr.tune
 
-pytestmark = pytest.mark.portable
-
 
 def _data():
     rng = np.random.default_rng(0)
