@@ -7,7 +7,6 @@ import runpy
 
 import pytest
 import setuptools
-import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
