@@ -181,10 +181,12 @@ def _without_carried(optimizer):
 
 
 def optimizer_class(optimizer) -> type:
-    """The Keras class of `optimizer` (unwrapping a loss-scale wrapper,
-    and the subclass that carries keras_lr's variables on JAX)."""
+    """The public Keras class of `optimizer`, through a loss-scale wrapper,
+    JAX's carrying subclass and the PyTorch backend's own subclass."""
     cls = type(base_optimizer(optimizer))
-    return next((b for b, c in _CARRYING_CLASSES.items() if c is cls), cls)
+    cls = next((b for b, c in _CARRYING_CLASSES.items() if c is cls), cls)
+    public = [c for c in cls.__mro__ if c.__module__.startswith("keras.src.o")]
+    return public[0] if public else cls
 
 
 def _save_without_carried(optimizer) -> None:

@@ -47,6 +47,12 @@ def pytest_collection_modifyitems(config, items):
             or "two_cpu_strategy" in getattr(item, "fixturenames", ())
             or "as_dataset" in item.name
         )
+        if BACKEND == "torch":
+            # Keras on PyTorch runs one step per execution, eagerly: no
+            # `steps_per_execution` > 1, and nothing is traced.
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            spe = params.get("steps_per_execution", 1)
+            tf_only = tf_only or spe != 1 or "trace" in item.name
         x64 = item.get_closest_marker("needs_float64") is not None
         if x64 and BACKEND == "jax":
             import jax
