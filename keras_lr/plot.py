@@ -30,6 +30,14 @@ def schedule_values(schedule, num_steps: int) -> np.ndarray:
         raise ValueError(
             f"Argument `num_steps` must be > 0. Received: num_steps={num_steps}"
         )
+    if _backend.is_tensorflow():
+        tf = _backend.tensorflow("schedule_values")
+        rates = tf.map_fn(
+            lambda step: tf.cast(schedule(step), tf.float64),
+            tf.range(num_steps, dtype=tf.int64),
+            fn_output_signature=tf.float64,
+        )
+        return rates.numpy()
     # JAX computes in 32 bits unless its x64 mode is on.
     steps = keras.ops.arange(num_steps, dtype=_backend.int64())
     dtype = _backend.float64()
