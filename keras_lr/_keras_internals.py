@@ -52,7 +52,6 @@ BEHAVIOURS = {
         "`axis=0`; TensorFlow's multi-worker `reduce` accepts neither, "
         "keras_lr's strategy both (tests/distribute checks the second).",
     ),
-    # Backend behaviours: each test runs on its backend only.
     "jax_train_step_carries_optimizer_variables": (
         "keras_lr/control/controller.py",
         "On JAX, `fit`'s train step reads and writes the variables in "
@@ -181,12 +180,14 @@ def _without_carried(optimizer):
 
 
 def optimizer_class(optimizer) -> type:
-    """The public Keras class of `optimizer`, through a loss-scale wrapper,
-    JAX's carrying subclass and the PyTorch backend's own subclass."""
+    """`optimizer`'s public Keras class (past a loss-scale wrapper, JAX's
+    carrying subclass or PyTorch's backend subclass)."""
     cls = type(base_optimizer(optimizer))
     cls = next((b for b, c in _CARRYING_CLASSES.items() if c is cls), cls)
-    public = [c for c in cls.__mro__ if c.__module__.startswith("keras.src.o")]
-    return public[0] if public else cls
+    if not cls.__module__.startswith("keras."):
+        return cls  # a user's subclass stays unknown
+    public = [c for c in vars(keras.optimizers).values() if isinstance(c, type)]
+    return next((c for c in cls.__mro__ if c in public), cls)
 
 
 def _save_without_carried(optimizer) -> None:
