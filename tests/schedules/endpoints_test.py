@@ -205,6 +205,7 @@ def test_end_points_are_exact_in_float64(make, points):
         assert float(value) == expected, (step, float(value), expected)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("three_phase", [False, True])
 def test_linear_one_cycle_ends_at_its_minimum_in_float32(three_phase):
     """The report: 4.0233e-7 instead of 0.1 / 25 / 1e4 = 4e-7."""
@@ -219,6 +220,7 @@ def test_linear_one_cycle_ends_at_its_minimum_in_float32(three_phase):
         assert value.numpy() == minimum
 
 
+@pytest.mark.tensorflow_only
 def test_one_cycle_linear_end_matches_pytorch_closed_form():
     """The last step equals `min_lr` itself, not `(end - start) * 1 +
     start` as PyTorch computes it (which is off in the last digits)."""

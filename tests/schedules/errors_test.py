@@ -327,6 +327,7 @@ BAD = [
 ]
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("factory, error, message", BAD)
 def test_bad_values_rejected_at_construction(factory, error, message):
     with pytest.raises(error) as info:

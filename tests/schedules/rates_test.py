@@ -354,6 +354,7 @@ def test_int_factors_equal_float_factors(pair):
 # Tensor and variable rates.
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("case", TENSOR_CASES, ids=TENSOR_IDS)
 def test_tensor_rates(case):
     floats = case.make(*[float(r) for r in case.rates])

@@ -18,6 +18,7 @@ def values(schedule, steps):
     return np.array([float(schedule(tf.constant(s, tf.int64))) for s in steps])
 
 
+@pytest.mark.needs_float64
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_matches_reference(case):
     # Far steps lose float32 resolution in `step / period`; compare them in
@@ -39,6 +40,7 @@ def test_equals_keras_builtin(case):
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
 
 
+@pytest.mark.needs_float64
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_finite_and_within_bounds(case):
     low, high = case.bounds
@@ -62,6 +64,7 @@ def test_seed_step_annealing_values():
 COOLDOWN_POINTS = [0.0, 1e-6, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0]
 
 
+@pytest.mark.needs_float64
 @pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
 def test_cooldown_factor_matches_reference(shape):
     from keras_lr.schedules.warmup_stable_decay import cooldown_factor
