@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     code_tests, out, seconds = _run(tests, env, args.timeout)
     summary = [line for line in out.splitlines() if line.strip()][-15:]
     report.append(
-        f"$ KERAS_BACKEND=jax {' '.join(tests[1:])}  ({seconds:.0f} s)\n"
+        f"$ KERAS_BACKEND=jax python {' '.join(tests[1:])}  ({seconds:.0f} s)\n"
         + "\n".join(summary)
     )
 
