@@ -15,6 +15,12 @@ from setuptools import setup
 APP = "keras-lr-experiments @ " + (
     (Path(__file__).resolve().parent / "keras_lr_experiments").as_uri()
 )
+# The Keras backends. TensorFlow is the reference backend (and the only
+# one for `tf.data`, `tf.distribute` and TensorBoard files), so the
+# reproduction and the tests install it.
+TENSORFLOW = ["tensorflow>=2.16"]
+JAX = ["jax>=0.4.30"]
+TORCH = ["torch>=2.1"]
 PLOT = ["matplotlib>=3.7"]
 TUNE = ["ray[tune]>=2.60"]
 DOGS = ["tensorflow-datasets>=4.9"]
@@ -22,10 +28,13 @@ DOCS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings-python>=1.16"]
 
 setup(
     extras_require={
+        "tensorflow": TENSORFLOW,
+        "jax": JAX,
+        "torch": TORCH,
         "plot": PLOT,
         # The app brings matplotlib and scikit-learn.
-        "repro": [APP],
-        "dogs": [APP, *DOGS],
+        "repro": [APP, *TENSORFLOW],
+        "dogs": [APP, *DOGS, *TENSORFLOW],
         "tune": TUNE,
         "test": [
             APP,
@@ -43,6 +52,12 @@ setup(
             "tensorboard>=2.16",
             # keras_lr.tune's tests run PBT on a local Ray.
             *TUNE,
+            # The portable tests run under each backend. This torch is
+            # the CPU wheel CI's machines hold (another spec would fetch
+            # a multi-GB CUDA build).
+            *TENSORFLOW,
+            *JAX,
+            "torch==2.13.0",
             # tests/docs/ builds the site in strict mode.
             *DOCS,
         ],

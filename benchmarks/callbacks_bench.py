@@ -10,8 +10,10 @@ Usage (2-core CPU box, about 4 minutes):
 
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/callbacks_bench.py
 
-It first measures the per-step cost alone (step level, see `step_level`),
-then whole `fit` calls. Options: --rounds, --epochs, --steps,
+Any Keras backend: set KERAS_BACKEND (tensorflow, jax, torch) before the
+command. On TensorFlow it first measures the per-step cost alone (step
+level, see `step_level`), then whole `fit` calls; on the other backends
+whole `fit` calls only. Options: --rounds, --epochs, --steps,
 --batch-size, --width, --steps-per-execution, --threads, --blocks,
 --block, --only, --skip-fit. Ratios are printed for the median and
 for the fastest epoch (the least disturbed by other load), for the
@@ -27,7 +29,24 @@ import statistics
 import sys
 import time
 
+
+def _threads_asked(argv) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if _threads_asked(sys.argv) != "0":
+    # JAX reads its CPU threading from XLA_FLAGS at import: one thread
+    # (any --threads but 0) is set before Keras imports JAX.
+    os.environ.setdefault(
+        "XLA_FLAGS",
+        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    )
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -185,7 +204,8 @@ def main(argv=None) -> None:
         "--threads",
         type=int,
         default=1,
-        help="TensorFlow intra/inter-op threads (0: TF's default); one "
+        help="intra/inter-op threads of TensorFlow or PyTorch, one thread "
+        "for JAX's XLA (0: the backend's default); one "
         "thread makes the ratios less sensitive to other load on a shared "
         "box",
     )
@@ -201,17 +221,24 @@ def main(argv=None) -> None:
         "--skip-fit", action="store_true", help="only the step-level part"
     )
     args = parser.parse_args(argv)
-    if args.threads:
+    backend = keras.backend.backend()
+    if args.threads and backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    elif args.threads and backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        torch.set_num_interop_threads(args.threads)
 
     rng = np.random.default_rng(0)
     n = args.steps * args.batch_size
     x = rng.normal(size=(n, 64)).astype("float32")
     y = rng.integers(0, 10, size=n)
-    step_level(args, x, y)
+    if backend == "tensorflow":
+        step_level(args, x, y)
     if args.skip_fit:
         return
     configs = configurations(args.steps, args.only)

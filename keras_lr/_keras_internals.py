@@ -20,6 +20,7 @@ relies on it; `tests/keras_internals_test.py` has one test per behaviour
 outside this module.
 """
 
+import contextlib
 import operator
 
 import keras
@@ -51,6 +52,25 @@ BEHAVIOURS = {
         "`axis=0`; TensorFlow's multi-worker `reduce` accepts neither, "
         "keras_lr's strategy both (tests/distribute checks the second).",
     ),
+    "jax_train_step_carries_optimizer_variables": (
+        "keras_lr/control/controller.py",
+        "On JAX, `fit`'s train step reads and writes the variables in "
+        "`optimizer.variables` from the state it carries (others would be "
+        "constants of the trace), and `jax_state_sync` writes that state "
+        "back so that an assignment between steps takes effect.",
+    ),
+    "jax_cast_honours_jax_array": (
+        "keras_lr/control/momentum.py",
+        "On JAX, `ops.cast` of an optimizer hyperparameter calls "
+        "`jnp.asarray`, which converts an object through `__jax_array__` "
+        "inside the traced step.",
+    ),
+    "torch_optimizers_read_momentum_after_the_rate": (
+        "keras_lr/control/controller.py",
+        "On PyTorch, SGD and Adam read `momentum` / `beta_1` as numbers at "
+        "each update, after reading the rate: a value set while the rate "
+        "is read is the one that update uses.",
+    ),
 }
 
 # (owner, attribute): each private name used below.
@@ -80,6 +100,23 @@ INTERNALS = (
 )
 
 
+# Per backend: (owner, attribute) of each private name used on it only.
+BACKEND_INTERNALS = {
+    # JAX's `fit` runs a pure train step of the state it passes in (the
+    # model's, the optimizer's and the metrics' variables); the rate
+    # controller's variables must be among the optimizer's to be read and
+    # written in it, and callbacks read variables mid-epoch only after
+    # `jax_state_sync` has written that state back.
+    "jax": (
+        ("Optimizer", "_track_variable"),
+        ("Optimizer", "_variables"),
+        ("Model", "jax_state_sync"),
+        # The range test's loss record is a metric the train step carries.
+        ("Model", "_metrics"),
+    ),
+}
+
+
 def base_optimizer(optimizer):
     """The optimizer that owns the rate (unwraps `LossScaleOptimizer`)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
@@ -101,6 +138,102 @@ def iterations_variable(optimizer):
     """The raw step counter (`optimizer.iterations` divides it under
     gradient accumulation)."""
     return base_optimizer(optimizer)._iterations
+
+
+def carry_in_train_state(optimizer, variables) -> None:
+    """Makes the train step read and write `variables` (keras_lr's
+    in-graph state: the controller's multiplier, curves and recorders).
+
+    On TensorFlow and PyTorch the step reads the variables themselves;
+    on JAX it is a pure function of the state `fit` passes it, so each
+    variable is tracked as one of the optimizer's (after Keras' own, in
+    `optimizer.variables`). A traced step that did not carry them is
+    traced again: JAX keys its traces on the state's structure.
+    """
+    if keras.backend.backend() != "jax":
+        return
+    optimizer = base_optimizer(optimizer)
+    _save_without_carried(optimizer)
+    known = {id(v) for v in optimizer.variables}
+    for variable in variables:
+        if id(variable) not in known:
+            optimizer._track_variable(variable)
+            optimizer._keras_lr_carried.add(id(variable))
+
+
+# An optimizer that carries keras_lr's variables writes and reads only its
+# own in its files, so that a file saved on JAX loads into a plain
+# optimizer and back (the controller's multiplier has its own entry). Keras
+# finds an optimizer's class by module and name, which the subclass keeps.
+_CARRYING_CLASSES: dict = {}
+
+
+@contextlib.contextmanager
+def _without_carried(optimizer):
+    every = list(optimizer._variables)
+    carried = optimizer._keras_lr_carried
+    optimizer._variables[:] = [v for v in every if id(v) not in carried]
+    try:
+        yield
+    finally:
+        optimizer._variables[:] = every
+
+
+def optimizer_class(optimizer) -> type:
+    """`optimizer`'s public Keras class (past a loss-scale wrapper, JAX's
+    carrying subclass or PyTorch's backend subclass)."""
+    cls = type(base_optimizer(optimizer))
+    cls = next((b for b, c in _CARRYING_CLASSES.items() if c is cls), cls)
+    if not cls.__module__.startswith("keras."):
+        return cls  # a user's subclass stays unknown
+    public = [c for c in vars(keras.optimizers).values() if isinstance(c, type)]
+    return next((c for c in cls.__mro__ if c in public), cls)
+
+
+def _save_without_carried(optimizer) -> None:
+    base = type(optimizer)
+    if base in _CARRYING_CLASSES.values():
+        return
+    carrying = _CARRYING_CLASSES.get(base)
+    if carrying is None:
+
+        class Carrying(base):
+            def save_own_variables(self, store):
+                with _without_carried(self):
+                    super().save_own_variables(store)
+
+            def load_own_variables(self, store):
+                with _without_carried(self):
+                    super().load_own_variables(store)
+
+        for name in ("__name__", "__qualname__", "__module__"):
+            setattr(Carrying, name, getattr(base, name))
+        carrying = _CARRYING_CLASSES[base] = Carrying
+    optimizer._keras_lr_carried = set()
+    optimizer.__class__ = carrying
+
+
+def sync_train_state(model) -> None:
+    """Writes the state a JAX `fit` is carrying back into the variables,
+    so that a read or an assignment between steps sees and changes the
+    values training uses (what Keras' `Callback.model` does before
+    handing out the model); nothing on other backends."""
+    if model is None or keras.backend.backend() != "jax":
+        return
+    model.jax_state_sync()
+
+
+def attach_metric(model, metric) -> None:
+    """Makes `metric` one of `model.metrics` (its variables then travel in
+    JAX's train state) without Keras' lock on a built model's state."""
+    if metric not in model._metrics:
+        model._metrics.append(metric)
+
+
+def detach_metric(model, metric) -> None:
+    """Undoes `attach_metric`."""
+    if metric in model._metrics:
+        model._metrics.remove(metric)
 
 
 def set_initial_epoch(model, epoch: int) -> None:
@@ -187,9 +320,11 @@ def assign_handles(handles, values) -> None:
 
 
 def executing_eagerly() -> bool:
-    """Whether the caller runs eagerly, outside any traced function (on
-    a backend other than TensorFlow: never, so callers keep their traced
-    path there)."""
+    """Whether the caller runs eagerly, outside any traced function
+    (PyTorch: always; JAX: never, so callers keep their traced path
+    there)."""
+    if keras.backend.backend() == "torch":
+        return True
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf

@@ -49,3 +49,14 @@ def record(model) -> ModelRecord:
     if found is None:
         found = _records[model] = ModelRecord()
     return found
+
+
+def sync_known_models() -> None:
+    """On JAX, writes the state each `fit` in progress carries back into
+    the variables of every model keras_lr keeps a record of, so that a
+    copy taken or put back between steps sees and sets the values
+    training uses (nothing to do on other backends, or between epochs)."""
+    from keras_lr import _keras_internals
+
+    for model in list(_records.keys()):
+        _keras_internals.sync_train_state(model)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_lr import _backend
 from keras_lr.callbacks.anytime_cooldown import AnytimeCooldown
 
 
@@ -130,7 +131,7 @@ def branch_cooldowns(
         if seed is not None:
             keras.utils.set_random_seed(seed)
         model = keras.models.load_model(model_path)
-        start = int(model.optimizer.iterations.numpy())
+        start = int(_backend.to_numpy(model.optimizer.iterations))
         branch_data = data() if callable(data) else data
         steps = _steps_per_epoch(branch_data, batch_size)
         cooldown = AnytimeCooldown(

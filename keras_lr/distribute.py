@@ -17,10 +17,33 @@ import socket
 import threading
 import time
 import weakref
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+from keras_lr import _backend
+
+if TYPE_CHECKING:
+    # Defined on first use (`__getattr__` below); named here for readers
+    # and for the API reference.
+    from keras_lr._multi_worker import MultiWorkerMirroredStrategy
+
+__all__ = [
+    "DEFAULT_STARTUP_TIMEOUT",
+    "MultiWorkerMirroredStrategy",
+    "check_batch_split",
+    "check_epoch_split",
+    "check_first_batch_split",
+    "cluster_strategy",
+    "is_chief",
+    "is_multi_worker",
+    "largest_even_batch_size",
+    "local_replicas",
+    "num_workers",
+    "task_id",
+    "wait_for_cluster",
+]
 
 DEFAULT_STARTUP_TIMEOUT = 120.0
+"""Seconds `MultiWorkerMirroredStrategy` waits for every worker to start."""
 
 # The `MultiWorkerMirroredStrategy` of this process (Keras 3's `fit` runs
 # under several workers only with ours, see below), weakly held.
@@ -155,85 +178,25 @@ def wait_for_cluster(
         listener.close()
 
 
-class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """`tf.distribute.MultiWorkerMirroredStrategy`, with a start-up deadline,
-    that Keras 3's `fit` can train with.
-
-    The same strategy in every respect but two:
-
-    - It waits for the cluster at most `startup_timeout` seconds
-      (`wait_for_cluster`) and then raises a `TimeoutError` naming the
-      workers that did not start, where TensorFlow's waits forever.
-    - Its `reduce` takes a nested structure of values and a scalar with
-      `axis=0`, as Keras 3's `fit` passes them (the first batch, when it
-      builds the model; each step's metrics). TensorFlow's multi-worker
-      `reduce` accepts neither, so `fit` fails under it with "Attempt to
-      convert a value (PerReplica...)".
-
-    Run the same script on every machine, each with its `TF_CONFIG`.
-
-    Args:
-        cluster_resolver: As in TensorFlow (`None`: read `TF_CONFIG`).
-        communication_options: As in TensorFlow.
-        startup_timeout: A Python float > 0. Seconds to wait for every
-            worker of the cluster to start.
-
-    Raises:
-        TimeoutError: when a worker does not start within
-            `startup_timeout` seconds.
-
-    Example:
-
-    ```python
-    strategy = keras_lr.distribute.MultiWorkerMirroredStrategy()
-    with strategy.scope():
-        model = make_model()
-        model.compile(keras.optimizers.SGD(0.1), "mse")
-    model.fit(x, y, epochs=10, callbacks=[
-        keras_lr.callbacks.ReduceLROnPlateau(monitor="loss", patience=3),
-    ])
-    ```
-    """
-
-    def __init__(
-        self,
-        cluster_resolver=None,
-        communication_options=None,
-        startup_timeout=DEFAULT_STARTUP_TIMEOUT,
-    ):
-        if cluster_resolver is None:
-            wait_for_cluster(startup_timeout)
-        else:
-            wait_for_cluster(
-                startup_timeout,
-                {
-                    "cluster": cluster_resolver.cluster_spec().as_dict(),
-                    "task": {
-                        "type": cluster_resolver.task_type,
-                        "index": cluster_resolver.task_id,
-                    },
-                },
-            )
-        super().__init__(
-            cluster_resolver=cluster_resolver,
-            communication_options=communication_options,
+def __getattr__(name):
+    # The strategy subclasses TensorFlow's: defined on first use, so that
+    # this module imports without TensorFlow.
+    if name == "MultiWorkerMirroredStrategy":
+        _backend.require_tensorflow(
+            "`keras_lr.distribute.MultiWorkerMirroredStrategy`",
+            "it is a `tf.distribute` strategy (multi-worker training on "
+            "the other backends goes through `keras.distribution`)",
         )
-        self.startup_timeout = startup_timeout
-        global _cluster_strategy
-        _cluster_strategy = weakref.ref(self)
+        from keras_lr._multi_worker import MultiWorkerMirroredStrategy
 
-    def reduce(self, reduce_op, value, axis=None):
-        base = super()
+        return MultiWorkerMirroredStrategy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        def one(leaf):
-            local = self.experimental_local_results(leaf)
-            shape = getattr(local[0], "shape", None)
-            # A scalar has no batch axis: its replicas are reduced as they
-            # are (what Keras means by `axis=0` for a step's metrics).
-            scalar = shape is not None and shape.rank == 0
-            return base.reduce(reduce_op, leaf, None if scalar else axis)
 
-        return tf.nest.map_structure(one, value)
+def set_cluster_strategy(strategy) -> None:
+    """Remembers `strategy` (weakly) as this process's cluster strategy."""
+    global _cluster_strategy
+    _cluster_strategy = weakref.ref(strategy)
 
 
 def cluster_strategy():
@@ -243,7 +206,7 @@ def cluster_strategy():
 
 
 def _strategy(strategy):
-    return tf.distribute.get_strategy() if strategy is None else strategy
+    return _backend.current_strategy() if strategy is None else strategy
 
 
 def is_multi_worker(strategy=None) -> bool:
@@ -256,7 +219,10 @@ def num_workers(strategy=None) -> int:
     """The number of workers (chief included) `strategy` spans; 1 for a
     strategy of one process."""
     strategy = _strategy(strategy)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    tf = _backend.tensorflow_if_loaded()
+    if tf is None or not isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ):
         return 1
     spec = strategy.cluster_resolver.cluster_spec().as_dict()
     return max(len(spec.get("chief", [])) + len(spec.get("worker", [])), 1)

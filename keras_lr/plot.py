@@ -1,7 +1,9 @@
 """Plotting helpers (need the `plot` extra: `pip install keras-lr[plot]`)."""
 
+import keras
 import numpy as np
-import tensorflow as tf
+
+from keras_lr import _backend
 
 
 def _pyplot():
@@ -28,13 +30,21 @@ def schedule_values(schedule, num_steps: int) -> np.ndarray:
         raise ValueError(
             f"Argument `num_steps` must be > 0. Received: num_steps={num_steps}"
         )
-    steps = tf.range(num_steps, dtype=tf.int64)
-    rates = tf.map_fn(
-        lambda step: tf.cast(schedule(step), tf.float64),
-        steps,
-        fn_output_signature=tf.float64,
+    if _backend.is_tensorflow():
+        tf = _backend.tensorflow("schedule_values")
+        rates = tf.map_fn(
+            lambda step: tf.cast(schedule(step), tf.float64),
+            tf.range(num_steps, dtype=tf.int64),
+            fn_output_signature=tf.float64,
+        )
+        return rates.numpy()
+    # JAX computes in 32 bits unless its x64 mode is on.
+    steps = keras.ops.arange(num_steps, dtype=_backend.int64())
+    dtype = _backend.float64()
+    rates = keras.ops.vectorized_map(
+        lambda step: keras.ops.cast(schedule(step), dtype), steps
     )
-    return rates.numpy()
+    return np.asarray(keras.ops.convert_to_numpy(rates), dtype=np.float64)
 
 
 def plot_schedule(

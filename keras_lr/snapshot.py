@@ -19,8 +19,10 @@ callbacks roll back to a good point. Each goes through here:
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _files
 from keras_lr import _keras_internals as internals
+from keras_lr import _model_state
 
 
 def _unique(variables) -> list:
@@ -105,7 +107,8 @@ def first_mismatch(variables, values, holder: str = "the copy") -> str | None:
 
 def take(variables) -> list[np.ndarray]:
     """Host copies of `variables`' values (each its own array)."""
-    return [np.array(v.numpy(), copy=True) for v in variables]
+    _model_state.sync_known_models()
+    return [np.array(_backend.to_numpy(v), copy=True) for v in variables]
 
 
 def put(variables, values) -> None:
@@ -119,6 +122,7 @@ def put(variables, values) -> None:
     mismatch = first_mismatch(variables, values)
     if mismatch is not None:
         raise ValueError(f"Cannot put the copy back: {mismatch}.")
+    _model_state.sync_known_models()
     for variable, value in zip(variables, values):
         variable.assign(value)
 
@@ -158,6 +162,7 @@ class DeviceSnapshot:
 
     def take(self) -> list:
         """Device copies of every variable's current value."""
+        _model_state.sync_known_models()
         if self._handles is not None:
             return internals.read_handles(self._handles)
         return [keras.ops.copy(v.value) for v in self.variables]
@@ -167,5 +172,9 @@ class DeviceSnapshot:
         if self._handles is not None:
             internals.assign_handles(self._handles, values)
             return
+        _model_state.sync_known_models()
+        # JAX's train step donates (deletes) the arrays of the state it
+        # is given: the variables get their own, the copy stays usable.
+        own = _backend.is_jax()
         for variable, value in zip(self.variables, values):
-            variable.assign(value)
+            variable.assign(keras.ops.copy(value) if own else value)

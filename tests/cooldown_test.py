@@ -10,6 +10,8 @@ import pytest
 import keras_lr
 from tests.callbacks import helpers
 
+pytestmark = pytest.mark.portable
+
 STEPS = 4
 
 

@@ -162,6 +162,133 @@ def test_fit_computes_the_loss_with_the_instance_compute_loss():
     assert vars(model)["compute_loss"] is recording
 
 
+def _only_on(backend):
+    if keras.backend.backend() != backend:
+        pytest.skip(f"a {backend} behaviour")
+
+
+def _one_weight_model(optimizer):
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros"),
+        ]
+    )
+    model.compile(optimizer, "mse")
+    return model
+
+
+@pytest.mark.portable
+def test_each_backend_internal_still_exists():
+    backend = keras.backend.backend()
+    names = internals.BACKEND_INTERNALS.get(backend, ())
+    if not names:
+        pytest.skip(f"keras_lr relies on no private name of {backend}")
+    model = _one_weight_model(keras.optimizers.SGD(0.1))
+    owners = {"Optimizer": model.optimizer, "Model": model}
+    for owner, attribute in names:
+        assert hasattr(owners[owner], attribute), (
+            f"Keras {keras.__version__} on {backend} no longer has "
+            f"{owner}.{attribute}, which keras_lr/_keras_internals.py "
+            "relies on."
+        )
+
+
+@pytest.mark.portable
+def test_behaviour_jax_train_step_carries_optimizer_variables(tmp_path):
+    _only_on("jax")
+    model = _one_weight_model(keras.optimizers.SGD(1.0))
+    optimizer = model.optimizer
+    scale = keras.Variable(0.0, trainable=False, name="scale")
+    reads = keras.Variable(0.0, trainable=False, name="reads")
+    internals.carry_in_train_state(optimizer, [scale, reads])
+
+    def rate():
+        reads.assign_add(1.0)
+        return scale.value
+
+    internals.set_rate_slot(optimizer, rate)
+
+    class RateFromStep2(keras.callbacks.Callback):
+        def __init__(self, trained):
+            super().__init__()
+            self.trained = trained
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                # Not through `self.model`, which would sync by itself.
+                internals.sync_train_state(self.trained)
+                scale.assign(0.1)
+
+    x, y = np.ones((4, 1), "float32"), np.ones((4, 1), "float32")
+    model.fit(
+        x,
+        y,
+        batch_size=1,
+        epochs=1,
+        verbose=0,
+        callbacks=[RateFromStep2(model)],
+    )
+    # Rate 0 for steps 0 and 1, then 0.1: w = 0.2 after step 2, and
+    # 0.2 + 0.1 * 2 * 0.8 after step 3.
+    (kernel,) = model.get_weights()
+    np.testing.assert_allclose(kernel, [[0.36]], rtol=1e-6)
+    assert float(keras.ops.convert_to_numpy(reads)) == 4.0
+    # The carried variables stay out of the optimizer's files.
+    model.save_weights(tmp_path / "w.weights.h5")
+    plain = _one_weight_model(keras.optimizers.SGD(1.0))
+    plain.optimizer.build(plain.trainable_variables)
+    plain.load_weights(tmp_path / "w.weights.h5")
+    assert int(keras.ops.convert_to_numpy(plain.optimizer.iterations)) == 4
+
+
+@pytest.mark.portable
+def test_behaviour_jax_cast_honours_jax_array():
+    _only_on("jax")
+    import jax
+
+    class Scheduled(float):
+        def __jax_array__(self):
+            return jax.numpy.asarray(0.5, "float32")
+
+    value = jax.jit(lambda: keras.ops.cast(Scheduled(0.9), "float32"))()
+    assert float(value) == 0.5
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize("name", ["momentum", "beta_1"])
+def test_behaviour_torch_optimizers_read_momentum_after_the_rate(name):
+    _only_on("torch")
+    if name == "momentum":
+        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    else:
+        optimizer = keras.optimizers.Adam(0.1, beta_1=0.9)
+    model = _one_weight_model(optimizer)
+    optimizer.build(model.trainable_variables)
+
+    def rate():
+        # Set while the rate is read: the update must use it.
+        setattr(optimizer, name, 0.0)
+        return 0.1
+
+    internals.set_rate_slot(optimizer, rate)
+    x, y = np.ones((2, 1), "float32"), np.ones((2, 1), "float32")
+    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    (kernel,) = model.get_weights()
+    if name == "momentum":
+        # Plain gradient steps: w = 0.2, then 0.2 + 0.1 * 2 * 0.8.
+        expected = 0.36
+    else:
+        # Keras' Adam with beta_1 = 0 (0.9 would give another value).
+        w, m, v = 0.0, 0.0, 0.0
+        for t in (1, 2):
+            g = 2 * (w - 1)
+            m, v = g, v + (g * g - v) * 0.001
+            w -= 0.1 * np.sqrt(1 - 0.999**t) * m / (np.sqrt(v) + 1e-7)
+        expected = w
+    np.testing.assert_allclose(kernel, [[expected]], rtol=1e-4)
+
+
 def test_every_behaviour_has_its_test():
     tests = {name for name in globals() if name.startswith("test_behaviour_")}
     assert tests == {f"test_behaviour_{b}" for b in internals.BEHAVIOURS}

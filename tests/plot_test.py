@@ -9,6 +9,8 @@ from keras_lr import schedules
 from keras_lr.plot import plot_schedule
 from keras_lr.plot import schedule_values
 
+pytestmark = pytest.mark.portable
+
 
 def test_schedule_values_match_closed_form():
     schedule = schedules.PiecewiseConstantDecay([3, 6], [0.1, 0.01, 0.001])
@@ -17,6 +19,7 @@ def test_schedule_values_match_closed_form():
     np.testing.assert_allclose(got, expected, rtol=1e-7)
 
 
+@pytest.mark.needs_float64
 def test_schedule_values_of_cosine():
     got = schedule_values(schedules.CosineDecay(0.1, 10), 12)
     expected = [

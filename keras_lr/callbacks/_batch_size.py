@@ -19,6 +19,7 @@ import math
 import numbers
 import warnings
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr.callbacks import _rules
 from keras_lr.callbacks._stateful import StatefulCallback
@@ -212,7 +213,7 @@ class BatchSizeCallback(StatefulCallback):
         self._publish_steps()
 
     def _updates(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
+        return int(_backend.to_numpy(self.model.optimizer.iterations))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

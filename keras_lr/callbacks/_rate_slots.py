@@ -58,6 +58,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _keras_internals as internals
 
 
@@ -65,7 +66,7 @@ def _scale(slots, ratio: float) -> None:
     for slot in slots:
         if slot is None:
             continue
-        value = np.asarray(slot.numpy())
+        value = _backend.to_numpy(slot)
         slot.assign((value.astype("float64") * ratio).astype(value.dtype))
 
 
@@ -82,8 +83,8 @@ def _ftrl_rule(optimizer, old_rate, new_rate):
     l2 = float(optimizer.l2_regularization_strength)
     beta = float(optimizer.beta)
     for accumulator, linear in zip(*internals.ftrl_slots(optimizer)):
-        n = np.asarray(accumulator.numpy()).astype("float64")
-        z = np.asarray(linear.numpy())
+        n = _backend.to_numpy(accumulator).astype("float64")
+        z = _backend.to_numpy(linear)
         q_old = (n**-p + beta) / old_rate + 2.0 * l2
         q_new = (n**-p + beta) / new_rate + 2.0 * l2
         z64 = z.astype("float64")
@@ -118,7 +119,7 @@ RULES = {
 def is_known(optimizer) -> bool:
     """Whether the rule of `optimizer`'s class (under a loss-scale
     wrapper) is declared here."""
-    return type(internals.base_optimizer(optimizer)) in RULES
+    return internals.optimizer_class(optimizer) in RULES
 
 
 def rescale(optimizer, old_rate: float, new_rate: float) -> None:
@@ -137,11 +138,12 @@ def rescale(optimizer, old_rate: float, new_rate: float) -> None:
     if old_rate == new_rate or not old_rate > 0:
         return
     base = internals.base_optimizer(optimizer)
-    rule = RULES.get(type(base))
+    cls = internals.optimizer_class(base)
+    rule = RULES.get(cls)
     if rule is None:
         warnings.warn(
             f"keras_lr does not know whether the slots of optimizer class "
-            f"{type(base).__qualname__} carry the learning rate, so after "
+            f"{cls.__qualname__} carry the learning rate, so after "
             f"rolling back they are restored as saved (at rate "
             f"{old_rate:.6g}) although the next steps run at "
             f"{new_rate:.6g}. Keras' own optimizers are known: "

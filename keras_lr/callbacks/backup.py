@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr import _files
 from keras_lr import _keras_internals as internals
@@ -297,7 +298,7 @@ class BackupAndRestore(_stateful.StateSaver):
     def _write_dir(self) -> str:
         """Where this worker writes: `backup_dir` on the chief (and in one
         process), a temporary folder inside it on the other workers."""
-        strategy = self.model.distribute_strategy
+        strategy = _backend.strategy_of(self.model)
         if distribute.is_chief(strategy):
             return self.backup_dir
         return os.path.join(

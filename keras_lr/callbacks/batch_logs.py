@@ -114,7 +114,9 @@ class LogRateInBatchLogs(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if logs is None:
             return
-        # `batch` is the epoch index of the call's last step.
+        # `batch` is the epoch index of the call's last step. (On JAX the
+        # values live in `fit`'s state mid-epoch: written back first.)
+        self._controller.sync()
         row = self._reader.read()[min(batch, self._last_row)]
         logs["learning_rate"] = float(row[0])
         if self._momentum is not None:

@@ -37,7 +37,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lr import _backend
 from keras_lr import _keras_internals as internals
+from keras_lr import _model_state
 from keras_lr.control import momentum as _momentum
 from keras_lr.control.tables import Curve
 from keras_lr.control.tables import LastStepRecorder
@@ -64,7 +66,7 @@ class ControllerVariables(keras.layers.Layer):
         super().__init__(**kwargs)
         self.multiplier = self.add_weight(
             shape=(),
-            dtype="float64",
+            dtype=_backend.float64(),
             initializer=keras.initializers.Constant(float(multiplier)),
             trainable=False,
             aggregation="only_first_replica",
@@ -79,8 +81,8 @@ class ControllerVariables(keras.layers.Layer):
 
 def _host(value) -> np.ndarray:
     """A variable's or eager tensor's value on the host. (`np.array()` on a
-    Keras variable warns under NumPy 2; `.numpy()` does not.)"""
-    return np.asarray(value.numpy())
+    Keras variable warns under NumPy 2.)"""
+    return _backend.to_numpy(value)
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -101,13 +103,14 @@ class RateController:
         self.optimizer = optimizer
         self.learning_rate = internals.rate_slot(optimizer)
         self._counter = internals.iterations_variable(optimizer)
-        self._strategy = model.distribute_strategy
+        self._strategy = _backend.strategy_of(model)
         with self._strategy.scope():
             state = getattr(optimizer, STATE_ATTRIBUTE, None)
             if state is None:
                 state = ControllerVariables(name="rate_controller")
                 setattr(optimizer, STATE_ATTRIBUTE, state)
             self._state = state
+        internals.carry_in_train_state(optimizer, [state.multiplier])
         self._curve = None
         self._momentum_curve = None
         self._momentum_name = None
@@ -126,19 +129,31 @@ class RateController:
             return rate(step)
         if callable(rate) and not isinstance(rate, keras.Variable):
             return rate()
+        if isinstance(rate, keras.Variable):
+            return rate.value
         return ops.convert_to_tensor(rate)
 
     def _rate(self):
-        step = ops.cast(self._counter, "int64")
+        step = ops.cast(self._counter, _backend.int64())
         if self._curve is None and not self.has_schedule:
             # A float rate takes its factor into itself while no curve
             # runs, so this graph reads Keras' variable, as without us.
             rate = self.learning_rate
             return ops.cast(rate, rate.dtype), step
-        value = ops.cast(self._user_rate(self._counter), "float64")
+        if _backend.name() == "torch":
+            from keras_lr.control import _torch_ops
+
+            step = self._counter.value
+            user = self._user_rate(self._counter)
+            curve = None if self._curve is None else self._curve.values()
+            multiplier = self._state.multiplier.value
+            return _torch_ops.rate(user, step, curve, multiplier), step
+        value = ops.cast(
+            self._user_rate(self._counter), _backend.float64()
+        )
         if self._curve is not None:
-            curve = ops.cast(self._curve.lookup(step), "float64")
-            value = ops.where(self._curve.active, curve, value)
+            curve = ops.cast(self._curve.lookup(step), _backend.float64())
+            value = ops.where(self._curve.active.value, curve, value)
         value = value * self._state.multiplier
         return ops.cast(value, "float32"), step
 
@@ -156,18 +171,26 @@ class RateController:
         )
 
     def __call__(self):
+        momentum = 0.0
+        if self._momentum_name is not None:
+            momentum = self._momentum_value()
+            if not _momentum.follows_steps():
+                # Keras reads the rate once per update, just before it.
+                setattr(
+                    self.optimizer,
+                    self._momentum_name,
+                    _momentum.StepValue(float(momentum)),
+                )
         if self._reads_as_keras_variable():
             return self.learning_rate
         rate, step = self._rate()
         if self._recorder is not None:
-            momentum = 0.0
-            if self._momentum_name is not None:
-                momentum = self._momentum_value()
             self._recorder.write(step, rate, momentum)
         return rate
 
     def assign(self, value) -> None:
         """Keras' setter: sets a float rate; a schedule is not settable."""
+        self.sync()
         if self.has_schedule:
             # Keras' own words for a scheduled rate.
             raise TypeError(
@@ -185,13 +208,21 @@ class RateController:
         if self._model() is not model:
             self._model = weakref.ref(model)
 
+    def sync(self) -> None:
+        """Brings the variables up to date with the running `fit` before
+        they are read or assigned from Python (on JAX, mid-epoch; nothing
+        to do on other backends)."""
+        internals.sync_train_state(self._model())
+
     def step(self) -> int:
         """The optimizer's raw step count, the position curves are keyed
         on."""
+        self.sync()
         return int(_host(self._counter))
 
     def current(self) -> float:
         """The rate the next optimizer step will use, as a Python float."""
+        self.sync()
         rate, _ = self._rate()
         return float(_host(rate))
 
@@ -223,6 +254,7 @@ class RateController:
     def multiplier(self) -> float:
         """The factor on the rate. A float rate takes its factor into
         itself while no curve drives it, so the factor is then 1.0."""
+        self.sync()
         return float(_host(self._state.multiplier))
 
     def multiply(self, factor: float, floor: float | None = None) -> float:
@@ -234,6 +266,7 @@ class RateController:
         `ReduceLROnPlateau` computes it.
         """
         factor = float(factor)
+        self.sync()
         if self.has_schedule or self.curve_active:
             now = self.current()
             target = now * factor
@@ -261,6 +294,7 @@ class RateController:
         `float32(float64(lr) * factor)`, as in `multiply`.
         """
         factor = float(factor)
+        self.sync()
         if self.has_schedule or self.curve_active:
             self._state.multiplier.assign(self.multiplier * factor)
         else:
@@ -271,6 +305,7 @@ class RateController:
         """Drives the rate by `values[step - first_step]` (clipped at both
         ends) from now on; the multiplier still applies."""
         values = np.asarray(values, "float32")
+        self.sync()
         self._curve = self._ensure_curve(self._curve, len(values), "rate")
         self._curve.set(values, first_step)
 
@@ -279,6 +314,7 @@ class RateController:
         to the last rate the curve gave (a schedule simply goes on)."""
         if self._curve is None:
             return
+        self.sync()
         last = self.current()
         self._curve.active.assign(False)
         if keep_last and not self.has_schedule:
@@ -288,6 +324,7 @@ class RateController:
 
     @property
     def curve_active(self) -> bool:
+        self.sync()
         return self._curve is not None and bool(
             _host(self._curve.active)
         )
@@ -299,6 +336,7 @@ class RateController:
     def set_momentum_curve(self, name: str, values, first_step: int) -> None:
         """Drives `optimizer.<name>` by `values[step - first_step]`."""
         values = np.asarray(values, "float32")
+        self.sync()
         if self._momentum_name is None:
             self._install_momentum(name)
         self._momentum_curve = self._ensure_curve(
@@ -309,6 +347,7 @@ class RateController:
     def clear_momentum_curve(self, keep_last: bool = False) -> None:
         if self._momentum_curve is None:
             return
+        self.sync()
         last = self.current_momentum()
         self._momentum_curve.active.assign(False)
         if keep_last:
@@ -318,12 +357,13 @@ class RateController:
             setattr(
                 self.optimizer,
                 self._momentum_name,
-                _momentum.InGraphValue(last, self._momentum_value),
+                _momentum.scheduled(last, self._momentum_value),
             )
 
     def current_momentum(self) -> float | None:
         if self._momentum_name is None:
             return None
+        self.sync()
         return float(_host(self._momentum_value()))
 
     def recorder(self, capacity: int) -> StepRecorder | LastStepRecorder:
@@ -335,8 +375,13 @@ class RateController:
         held = self._recorder
         if held is None or held.capacity < capacity:
             capacity = max(int(capacity), 0 if held is None else held.capacity)
-            self._recorder = (
-                StepRecorder(capacity) if capacity else LastStepRecorder()
+            self.sync()
+            with self._strategy.scope():
+                self._recorder = (
+                    StepRecorder(capacity) if capacity else LastStepRecorder()
+                )
+            internals.carry_in_train_state(
+                self.optimizer, self._recorder.variables
             )
             self._retrace()
         return self._recorder
@@ -353,12 +398,19 @@ class RateController:
     # Inside ----------------------------------------------------------------
 
     def _momentum_value(self):
+        if _backend.name() == "torch":
+            from keras_lr.control import _torch_ops
+
+            curve = self._momentum_curve
+            curve = None if curve is None else curve.values()
+            step = self._counter.value
+            return _torch_ops.momentum(self._momentum_base.value, step, curve)
         value = ops.cast(self._momentum_base, "float32")
         curve = self._momentum_curve
         if curve is None:
             return value
-        step = ops.cast(self._counter, "int64")
-        return ops.where(curve.active, curve.lookup(step), value)
+        step = ops.cast(self._counter, _backend.int64())
+        return ops.where(curve.active.value, curve.lookup(step), value)
 
     def _install_momentum(self, name: str) -> None:
         start = float(getattr(self.optimizer, name))
@@ -366,11 +418,12 @@ class RateController:
             self._momentum_base = keras.Variable(
                 start, dtype="float32", trainable=False, name=name
             )
+        internals.carry_in_train_state(self.optimizer, [self._momentum_base])
         self._momentum_name = name
         setattr(
             self.optimizer,
             name,
-            _momentum.InGraphValue(start, self._momentum_value),
+            _momentum.scheduled(start, self._momentum_value),
         )
         self._retrace()
 
@@ -379,6 +432,7 @@ class RateController:
             return curve
         with self._strategy.scope():
             curve = Curve(capacity_for(length), f"{name}_curve")
+        internals.carry_in_train_state(self.optimizer, curve.variables)
         # The graph captured the old table (or none).
         self._retrace()
         return curve
@@ -433,6 +487,7 @@ def rate_controller(model) -> RateController:
         held.serve(model)
         return held
     controller = RateController(model)
+    _model_state.record(model)  # known to `keras_lr.snapshot` on JAX
     internals.set_rate_slot(model.optimizer, controller)
     internals.retrace(model)
     return controller

@@ -9,14 +9,21 @@ also with `steps_per_execution > 1`.
 `InGraphValue` is a Python `float` (its value is the one the optimizer's
 config reports, so `model.save` in the middle of training writes a plain
 number) that turns into the scheduled tensor whenever it meets a tensor
-operation.
+operation: TensorFlow's conversion protocol, JAX's `__jax_array__`, or
+arithmetic.
+
+PyTorch's optimizers in Keras hand the momentum to torch's `_foreach`
+kernels as a Python number, so there `StepValue`, a plain float, holds
+the value of the step about to run: the rate controller sets it each
+time the optimizer reads its rate (once per update, before it), as
+Keras itself hands those kernels the rate.
 """
 
 import weakref
 
-import tensorflow as tf
 from keras import ops
 
+from keras_lr import _backend
 from keras_lr._keras_internals import base_optimizer
 
 # The attributes we know how to cycle, most specific first.
@@ -37,6 +44,9 @@ class InGraphValue(float):
     def _value(self):
         # The optimizer reads the attribute once per variable it updates:
         # compute the curve once per traced graph, not once per variable.
+        if not _backend.is_tensorflow():
+            return self._function()
+        tf = _backend.tensorflow("keras_lr's momentum")
         if not tf.inside_function():
             return self._function()
         graph = tf.compat.v1.get_default_graph()
@@ -53,6 +63,10 @@ class InGraphValue(float):
     # TensorFlow's conversion protocol: `tf.cast`/`convert_to_tensor`.
     def __tf_tensor__(self, dtype=None, name=None):
         return self.tensor(dtype)
+
+    # JAX's (`jnp.asarray`, which Keras' `ops.cast` calls on JAX).
+    def __jax_array__(self):
+        return ops.convert_to_tensor(self.tensor())
 
     # Arithmetic the optimizers do on the raw attribute (`1 - beta_1`,
     # `beta_1 * x`, `momentum - 1`) must stay in-graph too; comparisons
@@ -96,6 +110,28 @@ class InGraphValue(float):
         return (float, (float(self),))
 
 
+class StepValue(float):
+    """The momentum of the step about to run, as a plain float (PyTorch;
+    see the module docstring)."""
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+
+def follows_steps() -> bool:
+    """Whether the momentum goes into the graph (`InGraphValue`), rather
+    than being set before each step (`StepValue`, on PyTorch)."""
+    return _backend.name() != "torch"
+
+
+def scheduled(value: float, function):
+    """The attribute value that makes the optimizer use `function()` at
+    every step, starting from `value`."""
+    if follows_steps():
+        return InGraphValue(value, function)
+    return StepValue(value)
+
+
 def momentum_attribute(optimizer, required: bool) -> str | None:
     """Name of the momentum hyperparameter to drive, or `None`.
 
@@ -105,7 +141,7 @@ def momentum_attribute(optimizer, required: bool) -> str | None:
     optimizer = base_optimizer(optimizer)
     for name in ATTRIBUTES:
         value = getattr(optimizer, name, None)
-        if isinstance(value, InGraphValue):
+        if isinstance(value, (InGraphValue, StepValue)):
             return name
         if value is None or isinstance(value, bool):
             continue

@@ -6,11 +6,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lr import _backend
 from keras_lr import _keras_internals as internals
 
 
 def _host(value) -> np.ndarray:
-    return np.asarray(value.numpy())
+    return _backend.to_numpy(value)
 
 
 def capacity_for(length: int) -> int:
@@ -27,7 +28,7 @@ class Curve:
             np.zeros(capacity, "float32"), trainable=False, name=name
         )
         self.first = keras.Variable(
-            0, dtype="int64", trainable=False, name=f"{name}_first"
+            0, dtype=_backend.int64(), trainable=False, name=f"{name}_first"
         )
         self.active = keras.Variable(
             False, dtype="bool", trainable=False, name=f"{name}_active"
@@ -36,6 +37,14 @@ class Curve:
     @property
     def capacity(self) -> int:
         return int(self.table.shape[0])
+
+    @property
+    def variables(self) -> list:
+        return [self.table, self.first, self.active]
+
+    def values(self) -> tuple:
+        """The backend tensors of (table, first, active)."""
+        return tuple(v.value for v in self.variables)
 
     def set(self, values: np.ndarray, first_step: int) -> None:
         table = np.empty(self.capacity, "float32")
@@ -47,8 +56,8 @@ class Curve:
         self.active.assign(True)
 
     def lookup(self, step):
-        index = ops.clip(step - self.first, 0, self.capacity - 1)
-        return ops.take(self.table, index)
+        index = ops.clip(step - self.first.value, 0, self.capacity - 1)
+        return ops.take(self.table.value, index)
 
 
 class StepRecorder:
@@ -58,7 +67,7 @@ class StepRecorder:
     def __init__(self, capacity: int):
         self.capacity = int(capacity)
         self.epoch_start = keras.Variable(
-            0, dtype="int64", trainable=False, name="epoch_start"
+            0, dtype=_backend.int64(), trainable=False, name="epoch_start"
         )
         self.values = keras.Variable(
             np.zeros((self.capacity + 1, 2), "float32"),
@@ -66,8 +75,12 @@ class StepRecorder:
             name="recorded_rates",
         )
 
+    @property
+    def variables(self) -> list:
+        return [self.epoch_start, self.values]
+
     def write(self, step, rate, momentum) -> None:
-        index = ops.minimum(step - self.epoch_start, self.capacity)
+        index = ops.minimum(step - self.epoch_start.value, self.capacity)
         row = ops.reshape(
             ops.stack(
                 [ops.cast(rate, "float32"), ops.cast(momentum, "float32")]
@@ -77,7 +90,9 @@ class StepRecorder:
         # `scatter_update` is a native op; `slice_update` would be an XLA
         # op on TensorFlow, compiled on demand at every call outside XLA.
         self.values.assign(
-            ops.scatter_update(self.values, ops.reshape(index, (1, 1)), row)
+            ops.scatter_update(
+                self.values.value, ops.reshape(index, (1, 1)), row
+            )
         )
 
     def read(self, steps: int) -> np.ndarray:
@@ -94,13 +109,17 @@ class LastStepRecorder:
 
     def __init__(self):
         self.epoch_start = keras.Variable(
-            0, dtype="int64", trainable=False, name="epoch_start"
+            0, dtype=_backend.int64(), trainable=False, name="epoch_start"
         )
         self.values = keras.Variable(
             np.zeros((1, 2), "float32"),
             trainable=False,
             name="recorded_rates",
         )
+
+    @property
+    def variables(self) -> list:
+        return [self.epoch_start, self.values]
 
     def write(self, step, rate, momentum) -> None:
         self.values.assign(
@@ -128,4 +147,4 @@ class RowReader:
     def read(self) -> np.ndarray:
         if self._handles is not None:
             return internals.read_handles(self._handles)[0].numpy()
-        return np.asarray(self.recorder.values.numpy())
+        return _host(self.recorder.values)

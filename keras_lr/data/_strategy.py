@@ -7,8 +7,24 @@ scope, from `configure_for(model)` at the start of `fit`, or, when
 `keras_lr.distribute`'s.
 """
 
+from keras_lr import _backend
 from keras_lr import distribute
-from keras_lr.data import pipeline
+
+
+def require_tensorflow() -> None:
+    """`as_dataset()` on another backend is an error that says why."""
+    _backend.require_tensorflow(
+        "`GrowingBatchLoader.as_dataset()`",
+        "it builds a `tf.data` pipeline; pass the loader itself to `fit` "
+        "(it is a `keras.utils.PyDataset`) on any backend",
+    )
+
+
+def build_pipeline(loader, use, chunk_bytes: int):
+    """`keras_lr.data.pipeline.build` (imported here: TensorFlow only)."""
+    from keras_lr.data import pipeline
+
+    return pipeline.build(loader, use, chunk_bytes)
 
 
 class StrategyLink:
@@ -63,6 +79,8 @@ class StrategyLink:
     def for_dataset(self, steps_per_execution: int, plan, requested):
         """An `as_dataset()` pipeline is built in the current scope: its
         strategy, checked (`pipeline.DatasetUse`)."""
+        from keras_lr.data import pipeline
+
         use = pipeline.strategy_in_scope(steps_per_execution)
         self.split_for(use.strategy, plan.batch_size, requested)
         if use.distributed and not use.multi_worker:
@@ -75,7 +93,7 @@ class StrategyLink:
 
     def for_model(self, model, steps_per_execution: int, sizes) -> None:
         """`fit` starts training `model` on what the loader served last."""
-        strategy = model.distribute_strategy
+        strategy = _backend.strategy_of(model)
         if self.last_input != "dataset":
             self.split_for(strategy, *sizes)
             return
@@ -90,6 +108,8 @@ class StrategyLink:
                 f"{type(self.use.strategy).__name__}"
             )
         if self.use.distributed and steps_per_execution > 1:
+            from keras_lr.data import pipeline
+
             raise ValueError(
                 pipeline.SPE_UNDER_STRATEGY.format(steps_per_execution)
             )

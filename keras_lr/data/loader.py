@@ -27,7 +27,6 @@ from keras_lr import _keras_internals
 from keras_lr import distribute
 from keras_lr.data import _samples
 from keras_lr.data import _strategy
-from keras_lr.data import pipeline
 from keras_lr.data.plan import PlanBoard
 from keras_lr.data.plan import make_plan
 
@@ -156,6 +155,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
         # `begin_epoch`, `set_state`): what `trained_batches` count in.
         self._opened = (0, self.batch_size)
         self._in_epoch = False
+        self._served_in_epoch = 0  # batches read since `on_epoch_begin`
         self._count = _keras_internals.step_count(
             lambda: self.board.plan.num_batches
         )
@@ -368,6 +368,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             of them.
 
         Raises:
+            BackendError: on a Keras backend other than TensorFlow.
             TypeError: if the loader holds an indexable dataset of samples
                 rather than arrays.
             ValueError: inside the scope of a strategy other than
@@ -378,6 +379,7 @@ class GrowingBatchLoader(keras.utils.PyDataset):
                 not a multiple of the number of replicas.
         """
         _checks.check_positive_int("steps_per_execution", steps_per_execution)
+        _strategy.require_tensorflow()
         if self._sample_mode:
             raise TypeError(
                 "`as_dataset()` needs array data; this loader holds an "
@@ -388,19 +390,19 @@ class GrowingBatchLoader(keras.utils.PyDataset):
             steps_per_execution, self.plan, self._requested
         )
         self.board.configure(steps_per_execution, hold=False)
-        return pipeline.build(self, use, _CHUNK_BYTES)
+        return _strategy.build_pipeline(self, use, _CHUNK_BYTES)
 
     def __len__(self):
         return self.plan.num_batches
 
     def __getitem__(self, index):
         if index == 0:
-            # `fit(loader)` reads batch 0 before anything else, from its
-            # own thread: under several workers, check the split before
-            # Keras builds the model from the replicas' mean of it.
+            # `fit(loader)` reads batch 0 first, from its own thread: under
+            # several workers, check the split before Keras builds with it.
             strategy = distribute.cluster_strategy()
             if strategy is not None:
                 self._link.split_for(strategy, self.batch_size, self._requested)
+        self._served_in_epoch += 1
         # One plan, read once: a prefetching thread may call this while
         # the main thread posts the next epoch's.
         plan = self.plan
@@ -421,18 +423,19 @@ class GrowingBatchLoader(keras.utils.PyDataset):
 
     def on_epoch_begin(self):
         self._in_epoch = True
+        self._served_in_epoch = 0
 
     def on_epoch_end(self):
         # Only `fit(loader)` calls this (also once before training): the
         # batch-size callbacks learn which input `fit` is reading.
         self._link.last_input = "loader"
-        # Without a callback driving it, the loader moves to a new
-        # permutation after each epoch it served (a callback's
-        # `trained_batches` still count in the epoch it opened).
-        # `_in_epoch` keeps the call before training from counting.
-        if self._in_epoch:
-            self._in_epoch = False
+        # Unless a callback drives it, the loader moves on after each epoch
+        # it served: not after the call before training, nor after reading
+        # only batch 0 of several (JAX's and PyTorch's `fit` build with it).
+        built_only = self._served_in_epoch == 1 and self.plan.num_batches > 1
+        if self._in_epoch and not built_only:
             self._open(self.epoch + 1)
+        self._in_epoch = False
 
     def get_state(self, trained_batches: int | None = None) -> dict:
         """The loader's state, JSON-native, for an exact resume.

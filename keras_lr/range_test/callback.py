@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr import _keras_internals as internals
 from keras_lr import snapshot
@@ -243,7 +244,9 @@ class LRRangeTest(keras.callbacks.Callback):
         traced = traced_test.kept_traced_test(model)
         if traced is None or not traced.matches(key, self.num_steps):
             traced = self._new_traced_test(key)
-        traced.start.assign(start)
+        traced.begin(start, len(self._losses))
+        if traced.metric is not None:
+            internals.attach_metric(model, traced.metric)
         self._compute_loss_patch = internals.set_compute_loss(
             model, traced.recording_loss
         )
@@ -258,7 +261,9 @@ class LRRangeTest(keras.callbacks.Callback):
     def _new_traced_test(self, key):
         model = self.model
         traced = traced_test.TracedTest(
-            key, traced_test.capacity(self.num_steps), model.distribute_strategy
+            key,
+            traced_test.capacity(self.num_steps),
+            _backend.strategy_of(model),
         )
         traced.recording_loss = traced_test.recording_compute_loss(
             self._saved_compute_loss,
@@ -282,6 +287,8 @@ class LRRangeTest(keras.callbacks.Callback):
         snapshot.put(self._saved_variables, self._saved_values)
         self._saved_variables = self._saved_values = None
         self._controller.clear_curve()
+        if self._traced_test.metric is not None:
+            internals.detach_metric(model, self._traced_test.metric)
         if self._compute_loss_patch is not None:
             internals.restore_compute_loss(model, self._compute_loss_patch)
             self._compute_loss_patch = None
@@ -324,6 +331,7 @@ class LRRangeTest(keras.callbacks.Callback):
                 "`train_step` does not call `self.compute_loss` (or "
                 "`self._compute_loss`). Call it there to use the range test."
             )
+        internals.sync_train_state(self.model)
         record = traced_test.read_record(self._traced_test.buffer)
         # Steps past the sweep (`steps_per_execution` overrunning its end)
         # may write too: they are not part of the curve.

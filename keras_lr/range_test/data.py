@@ -12,14 +12,16 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from keras_lr import _backend
 
 
 def is_array_data(x) -> bool:
     """Whether every leaf of `x` is a NumPy array or a tensor."""
     leaves = keras.tree.flatten(x)
     return bool(leaves) and all(
-        isinstance(leaf, np.ndarray) or tf.is_tensor(leaf) for leaf in leaves
+        isinstance(leaf, np.ndarray) or _backend.is_tensor(leaf)
+        for leaf in leaves
     )
 
 
@@ -81,7 +83,7 @@ def as_tensors(structure):
     `None`)."""
     if structure is None:
         return None
-    return keras.tree.map_structure(tf.convert_to_tensor, structure)
+    return keras.tree.map_structure(keras.ops.convert_to_tensor, structure)
 
 
 def split(x, y, sample_weight, validation_split, batch_size, seed):
@@ -117,7 +119,7 @@ def held_out(validation_data) -> dict:
     Raises:
         ValueError: unless it is a dataset or a tuple of 2 or 3.
     """
-    if isinstance(validation_data, tf.data.Dataset):
+    if _backend.is_tf_dataset(validation_data):
         return dict(x=validation_data)
     if not isinstance(validation_data, (tuple, list)) or not (
         2 <= len(validation_data) <= 3

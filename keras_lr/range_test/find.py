@@ -3,8 +3,8 @@
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr.range_test import data
 from keras_lr.range_test.callback import LRRangeTest
@@ -22,7 +22,7 @@ def _data_arguments(x, y, sample_weight, batch_size, num_steps, seed, repeat):
         return dict(
             data.fit_rows(x, y, sample_weight, indices, batch_size), epochs=1
         )
-    if isinstance(x, tf.data.Dataset):
+    if _backend.is_tf_dataset(x):
         return dict(x=x.repeat().take(num_steps), epochs=1, shuffle=False)
     return dict(x=x, y=y, epochs=num_steps)
 

@@ -25,8 +25,7 @@ The model is restored bitwise afterwards, whatever happened.
 import time
 import warnings
 
-import tensorflow as tf
-
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr.callbacks._rules import say
 from keras_lr.range_test import data
@@ -165,7 +164,7 @@ def choose_learning_rate(
     if seed is not None:
         _checks.check_int("seed", seed)
     arrays = data.is_array_data(x)
-    if not arrays and not isinstance(x, tf.data.Dataset):
+    if not arrays and not _backend.is_tf_dataset(x):
         raise TypeError(
             "Argument `x` must be NumPy arrays (or a nested structure of "
             "them) or a batched `tf.data.Dataset`. Received: x of type "

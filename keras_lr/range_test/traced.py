@@ -9,9 +9,9 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_lr import _backend
 from keras_lr import _keras_internals as internals
 from keras_lr import _model_state
 
@@ -43,6 +43,39 @@ def keep_traced_test(model, traced) -> None:
     _kept[:] = [weakref.ref(m) for m in others + [model]]
 
 
+class LossRecord(keras.metrics.Metric):
+    """The loss record as a metric's variables (JAX).
+
+    JAX's train step computes the loss as a pure function of the model's
+    and the metrics' variables, so the record is written there only if it
+    is a metric's; the column is this record's own count of training
+    steps (the optimizer's step is not in that state). Its state spans
+    the test: `fit` resets the metrics each epoch, this one stays.
+    """
+
+    def __init__(self, capacity: int):
+        super().__init__(name="keras_lr_range_test_record")
+        self.record = self.add_variable(
+            shape=(2, capacity),
+            initializer="zeros",
+            dtype="float32",
+            name="record",
+        )
+        self.count = self.add_variable(
+            shape=(), initializer="zeros", dtype="int32", name="count"
+        )
+
+    def update_state(self, *args, **kwargs):
+        pass
+
+    def reset_state(self):
+        pass
+
+    def result(self):
+        # Nothing in the logs.
+        return {}
+
+
 def capacity(num_steps: int) -> int:
     """Steps the loss record holds: a power of two (>= 128), so that tests
     of similar lengths share one trace."""
@@ -68,21 +101,28 @@ class TracedTest:
         with strategy.scope():
             # The sweep's first optimizer step: the record's column 0.
             self.start = keras.Variable(
-                0, dtype="int64", trainable=False, name="lr_range_test_start"
+                0,
+                dtype=_backend.int64(),
+                trainable=False,
+                name="lr_range_test_start",
             )
             # Row 0: the loss of each step, row 1: 1 where a step wrote.
-            # On-read sync: each replica adds its own share and reading
-            # sums them, the way Keras' metric variables work.
-            self.buffer = tf.Variable(
-                np.zeros((2, self.capacity), dtype="float32"),
-                trainable=False,
-                aggregation=tf.VariableAggregation.SUM,
-                synchronization=tf.VariableSynchronization.ON_READ,
-                name="lr_range_test_record",
-            )
+            self.metric = None
+            if _backend.is_jax():
+                self.metric = LossRecord(self.capacity)
+                self.buffer = self.metric.record
+            else:
+                self.buffer = _record_variable(self.capacity)
         self.recording_loss = None
         self.function = None
         self.traced = False
+
+    def begin(self, start: int, recorded: int) -> None:
+        """The sweep's first optimizer step is `start`; `recorded` losses
+        are in the record already (a resumed test)."""
+        self.start.assign(start)
+        if self.metric is not None:
+            self.metric.count.assign(recorded)
 
     @staticmethod
     def key_of(model, train_function, compute_loss):
@@ -90,7 +130,7 @@ class TracedTest:
             train_function,
             model.optimizer,
             getattr(compute_loss, "__func__", compute_loss),
-            model.distribute_strategy,
+            _backend.strategy_of(model),
             getattr(model, "steps_per_execution", 1),
             getattr(model, "jit_compile", None),
             tuple(model.trainable_variables),
@@ -104,6 +144,24 @@ class TracedTest:
             and len(key) == len(self.key)
             and all(_same(a, b) for a, b in zip(key, self.key))
         )
+
+
+def _record_variable(capacity: int):
+    zeros = np.zeros((2, capacity), dtype="float32")
+    if not _backend.is_tensorflow():
+        return keras.Variable(
+            zeros, trainable=False, name="lr_range_test_record"
+        )
+    tf = _backend.tensorflow("The range test")
+    # On-read sync: each replica adds its own share and reading sums
+    # them, the way Keras' metric variables work.
+    return tf.Variable(
+        zeros,
+        trainable=False,
+        aggregation=tf.VariableAggregation.SUM,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        name="lr_range_test_record",
+    )
 
 
 def _same(a, b) -> bool:
@@ -122,11 +180,19 @@ def recording_compute_loss(compute_loss, iterations, traced):
     """
     buffer, start, capacity = traced.buffer, traced.start, traced.capacity
 
+    def column():
+        if traced.metric is not None:
+            count = traced.metric.count
+            index = count.value
+            count.assign(index + 1)
+            return index
+        return ops.cast(iterations, "int32") - ops.cast(start, "int32")
+
     def recording_compute_loss(*args, **kwargs):
         loss = compute_loss(*args, **kwargs)
         if kwargs.get("training", True):
             traced.traced = True
-            index = ops.cast(iterations, "int32") - ops.cast(start, "int32")
+            index = column()
             row = ops.one_hot(index, capacity, dtype="float32")
             value = ops.cast(ops.stop_gradient(loss), "float32")
             buffer.assign_add(ops.stack([row * value, row]))
@@ -142,6 +208,9 @@ def read_record(variable) -> np.ndarray:
     device the bare read op skips `tf.Variable`'s Python layers, which
     cost more than the read itself and are paid at every step.
     """
+    tf = _backend.tensorflow_if_loaded()
+    if not _backend.is_tensorflow():
+        return np.asarray(keras.ops.convert_to_numpy(variable))
     if isinstance(variable, tf.distribute.DistributedValues):
         return variable.numpy()
     (value,) = internals.read_handles([(variable.handle, variable.dtype)])

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr.schedules import _base
 
@@ -31,7 +32,7 @@ def cyclical_learning_rate(
     dtype = base.dtype
     # The position in the cycle is computed in float64: in float32,
     # `step / total` keeps only ~7 digits and drifts after ~1e5 steps.
-    step = _base.step_as(step, "float64")
+    step = _base.step_as(step, _backend.float64())
     up = float(step_size)
     down = float(step_size if step_size_down is None else step_size_down)
     total = up + down

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr.schedules import _base
 
@@ -58,7 +59,7 @@ class ScaledSchedule(_base.LearningRateSchedule):
     @property
     def scale(self) -> float:
         """The current factor."""
-        return float(self._scale.numpy())
+        return float(_backend.to_numpy(self._scale))
 
     @scale.setter
     def scale(self, value: float) -> None:

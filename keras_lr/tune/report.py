@@ -8,6 +8,7 @@ import threading
 
 import ray.tune
 
+from keras_lr import _backend
 from keras_lr import _checks
 from keras_lr.callbacks import _stateful
 from keras_lr.callbacks.backup import BackupAndRestore
@@ -270,7 +271,7 @@ class ReportAndCheckpoint(BackupAndRestore):
     # Reporting -----------------------------------------------------------
 
     def _optimizer_step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
+        return int(_backend.to_numpy(self.model.optimizer.iterations))
 
     def _metrics(self, epoch: int, logs) -> dict:
         metrics = {}

@@ -13,6 +13,8 @@ import keras_lr
 from keras_lr.callbacks import LogRateInBatchLogs
 from tests.callbacks import helpers
 
+pytestmark = pytest.mark.portable
+
 STEPS = 8
 RTOL = 2e-5  # float32 rates against float64 references
 

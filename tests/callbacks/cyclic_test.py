@@ -12,6 +12,8 @@ from tests.callbacks import helpers
 from tests.schedules.reference import torch_cyclic
 from tests.schedules.reference import torch_one_cycle
 
+pytestmark = pytest.mark.portable
+
 STEPS_PER_EPOCH = 8
 EPOCHS = 3
 TOTAL = STEPS_PER_EPOCH * EPOCHS
@@ -380,6 +382,7 @@ def test_argument_errors():
         keras_lr.callbacks.OneCycleLR(0.1, cycle_momentum="yes")
 
 
+@pytest.mark.tensorflow_only
 def test_unknown_epoch_length_evaluates_in_graph():
     """No table without a known length: the formula runs at every step."""
     import tensorflow as tf

@@ -17,6 +17,8 @@ from tests.schedules.reference import cosine
 from tests.schedules.reference import torch_cyclic
 from tests.schedules.reference import torch_one_cycle
 
+pytestmark = pytest.mark.portable
+
 STEPS = 8
 RTOL = 2e-5  # float32 rates against float64 references
 

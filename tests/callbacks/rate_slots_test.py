@@ -14,6 +14,8 @@ from keras_lr.callbacks import _rate_slots
 from tests.callbacks import helpers
 from tests.callbacks.helpers import Script
 
+pytestmark = pytest.mark.portable
+
 STEPS = 8  # steps per epoch
 MU = 0.9
 

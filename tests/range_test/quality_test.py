@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.portable
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 

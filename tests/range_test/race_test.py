@@ -72,7 +72,14 @@ def state_of(model):
     """Every model and optimizer variable (a float rate included), and the
     rate controller's multiplier (1.0 before one is installed)."""
     values = [np.array(v.numpy()) for v in model.variables]
-    values += [np.array(v.numpy()) for v in model.optimizer.variables]
+    # Keras' own (on JAX the rate controller's variables, carried in the
+    # train state with the optimizer's, follow them once it is installed).
+    carried = getattr(model.optimizer, "_keras_lr_carried", set())
+    values += [
+        np.array(v.numpy())
+        for v in model.optimizer.variables
+        if id(v) not in carried
+    ]
     controller = keras_lr.control.installed_controller(model.optimizer)
     values.append(1.0 if controller is None else controller.multiplier)
     return values

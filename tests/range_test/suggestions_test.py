@@ -10,6 +10,8 @@ import pytest
 import keras_lr
 from keras_lr.range_test import suggestions
 
+pytestmark = pytest.mark.portable
+
 LRS = np.logspace(-5, 0, 51)  # log10 steps of exactly 0.1
 LOG = np.log10(LRS)
 

@@ -40,7 +40,7 @@ class StepLog(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         row = {
             "step": int(optimizer.iterations.numpy()),
-            "lr": float(optimizer.learning_rate.numpy()),
+            "lr": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
         }
         for name in ("momentum", "beta_1"):
             value = getattr(optimizer, name, None)

@@ -16,6 +16,8 @@ import keras_lr
 from tests.schedules.cases import CASE_IDS
 from tests.schedules.cases import CASES
 
+pytestmark = pytest.mark.portable
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 PROBE_STEPS = [0, 1, 7, 99, 100, 101, 333, 1000, 5000]
 
@@ -88,6 +90,7 @@ def test_optimizer_config_round_trip(case):
     np.testing.assert_array_equal(lr_at(restored), lr_at(case.make()))
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_xla_with_int64_variable_step(case):
     schedule = case.make()
@@ -136,6 +139,7 @@ def _as_float64(config):
     return config
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_float64_is_kept(case):
     schedule = case.make()
@@ -180,6 +184,7 @@ class _RecordLR(keras.callbacks.Callback):
         self.rates.append(float(self.model.optimizer.learning_rate))
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("case", PER_CLASS, ids=PER_CLASS_IDS)
 def test_mirrored_strategy_sees_same_rates(case, two_cpu_strategy):
     x, y = _data(32)

@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from keras_lr import schedules
 
+pytestmark = pytest.mark.portable
+
 f64 = np.float64
 
 # (id, schedule factory, [(step, expected value in float64), ...])
@@ -185,6 +187,7 @@ ENDPOINTS = [
 ]
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize(
     "make, points",
     [case[1:] for case in ENDPOINTS],
@@ -202,6 +205,7 @@ def test_end_points_are_exact_in_float64(make, points):
         assert float(value) == expected, (step, float(value), expected)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("three_phase", [False, True])
 def test_linear_one_cycle_ends_at_its_minimum_in_float32(three_phase):
     """The report: 4.0233e-7 instead of 0.1 / 25 / 1e4 = 4e-7."""
@@ -216,6 +220,7 @@ def test_linear_one_cycle_ends_at_its_minimum_in_float32(three_phase):
         assert value.numpy() == minimum
 
 
+@pytest.mark.tensorflow_only
 def test_one_cycle_linear_end_matches_pytorch_closed_form():
     """The last step equals `min_lr` itself, not `(end - start) * 1 +
     start` as PyTorch computes it (which is off in the last digits)."""
@@ -295,6 +300,7 @@ XLA_ENDPOINTS = [
 ]
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize(
     "make, steps, expected",
     [case[1:] for case in XLA_ENDPOINTS],
@@ -318,6 +324,7 @@ def test_end_points_are_exact_under_xla(make, steps, expected):
         assert value == schedule(tf.constant(s, tf.int64)).numpy()
 
 
+@pytest.mark.tensorflow_only
 def test_polynomial_cycle_under_xla_matches_reference_on_a_grid():
     """The cycle's horizon is the first multiple of `decay_steps` at or
     above the step, even where XLA's division lands just above it."""

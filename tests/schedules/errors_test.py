@@ -7,6 +7,8 @@ import tensorflow as tf
 from keras_lr import schedules
 from keras_lr.schedules.warmup_stable_decay import cooldown_factor
 
+pytestmark = pytest.mark.portable
+
 cosine = keras.optimizers.schedules.CosineDecay(0.1, 100)
 
 BAD = [
@@ -325,6 +327,7 @@ BAD = [
 ]
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("factory, error, message", BAD)
 def test_bad_values_rejected_at_construction(factory, error, message):
     with pytest.raises(error) as info:

@@ -21,6 +21,8 @@ import keras_lr
 from keras_lr import schedules
 from tests.schedules import reference as ref
 
+pytestmark = pytest.mark.portable
+
 STEPS = [0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 15, 19, 20, 21, 29, 30, 31, 100]
 FAR = [1000, 10**6]
 RTOL = 2e-5  # float32 arithmetic against a float64 reference
@@ -271,6 +273,7 @@ def test_one_cycle_int_rate_is_computed():
     assert schedule.initial_learning_rate == 1.0
 
 
+@pytest.mark.tensorflow_only
 def test_int_rates_trace_under_xla():
     schedule = schedules.OneCycle(25, 10, anneal_strategy="linear")
     step = tf.Variable(0, dtype=tf.int64)
@@ -351,6 +354,7 @@ def test_int_factors_equal_float_factors(pair):
 # Tensor and variable rates.
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("case", TENSOR_CASES, ids=TENSOR_IDS)
 def test_tensor_rates(case):
     floats = case.make(*[float(r) for r in case.rates])
@@ -409,6 +413,7 @@ def test_variable_rates_are_read_at_call_time(case):
     )
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("case", TENSOR_CASES, ids=TENSOR_IDS)
 def test_variable_rates_trace_under_xla(case):
     schedule, variables = _with_variables(case)
@@ -469,6 +474,7 @@ def test_variable_rate_in_an_optimizer():
     np.testing.assert_allclose(float(optimizer.learning_rate), 0.4, rtol=1e-7)
 
 
+@pytest.mark.tensorflow_only
 def test_symbolic_tensor_rate_inside_a_function():
     """A rate made inside a traced function is checked when it runs."""
 

@@ -8,6 +8,8 @@ from tests.schedules import reference as ref
 from tests.schedules.cases import CASE_IDS
 from tests.schedules.cases import CASES
 
+pytestmark = pytest.mark.portable
+
 RTOL = 2e-5  # float32 arithmetic against a float64 reference
 ATOL = 1e-7  # times the peak rate: float32 cos() near pi
 
@@ -16,6 +18,7 @@ def values(schedule, steps):
     return np.array([float(schedule(tf.constant(s, tf.int64))) for s in steps])
 
 
+@pytest.mark.needs_float64
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_matches_reference(case):
     # Far steps lose float32 resolution in `step / period`; compare them in
@@ -37,6 +40,7 @@ def test_equals_keras_builtin(case):
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
 
 
+@pytest.mark.needs_float64
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_finite_and_within_bounds(case):
     low, high = case.bounds
@@ -60,6 +64,7 @@ def test_seed_step_annealing_values():
 COOLDOWN_POINTS = [0.0, 1e-6, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0]
 
 
+@pytest.mark.needs_float64
 @pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
 def test_cooldown_factor_matches_reference(shape):
     from keras_lr.schedules.warmup_stable_decay import cooldown_factor
@@ -86,6 +91,7 @@ def test_one_minus_sqrt_is_half_way_a_quarter_into_the_cooldown():
     np.testing.assert_allclose(got, [1.0, 1.0, 1.0, 0.6, 0.2], rtol=1e-7)
 
 
+@pytest.mark.tensorflow_only
 def test_warmup_stable_decay_function_under_xla():
     """The pure function traces under XLA and matches the reference."""
     from keras_lr.schedules.warmup_stable_decay import warmup_stable_decay
