@@ -88,15 +88,7 @@ def run_range_test(
 
     find_learning_rate = find_learning_rate_function()
     spec = range_test_spec(optimizer, data, settings)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(spec["seed"])
-    model = models.build_model(data.kind, data.input_shape, data.num_classes)
-    # SGD's annealing is a schedule over the whole run; the range test
-    # sweeps plain SGD and the pick becomes the schedule's first value.
-    models.compile_model(
-        model,
-        optimizers.make_optimizer(optimizer, 1e-3, schedule=False),
-    )
+    model = _fresh_model(optimizer, data, spec["seed"])
     # The range test warns about curves it cannot trust; keep the words
     # with the result (and show them) rather than lose them in a log.
     with warnings.catch_warnings(record=True) as caught:
@@ -181,15 +173,7 @@ def run_race(
 
     choose_learning_rate = choose_learning_rate_function()
     spec = race_spec(optimizer, data, settings)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(spec["seed"])
-    model = models.build_model(data.kind, data.input_shape, data.num_classes)
-    # SGD's annealing is a schedule over the whole run; the race runs
-    # plain SGD and the choice becomes the schedule's first value.
-    models.compile_model(
-        model,
-        optimizers.make_optimizer(optimizer, 1e-3, schedule=False),
-    )
+    model = _fresh_model(optimizer, data, spec["seed"])
     # The race warns about a degenerate bracket, a winner that got worse
     # and a winner at the bracket's edge: keep the words with the result.
     with warnings.catch_warnings(record=True) as caught:
@@ -225,3 +209,18 @@ def run_race(
     _files.save_figure(figure, folder / f"{basename}.png")
     _files.write_json(folder / f"{basename}.json", record)
     return record
+
+
+def _fresh_model(optimizer: str, data, seed: int):
+    """A new model seeded `seed`, compiled with `optimizer` at a constant
+    rate: SGD's annealing is a schedule over the whole run, so the range
+    test and the race sweep plain SGD and their pick becomes the
+    schedule's first value."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = models.build_model(data.kind, data.input_shape, data.num_classes)
+    models.compile_model(
+        model,
+        optimizers.make_optimizer(optimizer, 1e-3, schedule=False),
+    )
+    return model
