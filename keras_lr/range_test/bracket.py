@@ -11,6 +11,14 @@ batch can move it: the raw losses through a running median of
 `MEDIAN_WINDOW` steps (one outlying batch never reaches the median), then
 the range test's own smoothing; and the turn is looked for only after the
 first tenth of the sweep, which the smoothing's start over-weights.
+
+A curve whose loss never falls gives no span at all: no rate of the sweep
+made progress before the loss rose. That happens when the model needs
+more steps than the sweep gives it, and when the rate is not a step size
+(Keras' `Ftrl` computes the weights from accumulated gradients scaled by
+the rate, so a rate growing through the sweep throws them off at rates
+far below the ones that train well at a fixed rate). The race then
+searches the whole range the test was asked to sweep.
 """
 
 import numpy as np
@@ -61,7 +69,9 @@ def robust_curve(run: RangeTestResult) -> np.ndarray:
     return out
 
 
-def _run_bracket(run: RangeTestResult) -> tuple[float, float]:
+def _run_bracket(run: RangeTestResult) -> tuple[float, float] | None:
+    """`(low, high)` read off one run, or `None` when its loss never
+    fell."""
     lrs = np.asarray(run.learning_rates, dtype=np.float64)
     losses = robust_curve(run)
     finite = np.isfinite(losses)
@@ -81,28 +91,45 @@ def _run_bracket(run: RangeTestResult) -> tuple[float, float]:
         low = lrs[top_index + int(np.argmax(losses[top_index:] <= level))]
         high = lrs[lowest]
     else:
-        # The loss never fell: up to where it rises 2% above its start.
-        rise = np.flatnonzero(
-            ~finite | (losses > losses[0] + 0.02 * abs(losses[0]))
-        )
-        high = lrs[rise[0]] if rise.size else lrs[last_finite]
-        low = lrs[0]
+        return None
     low = max(low, high / 10**MAX_DECADES)
     return float(low), float(max(high, low))
+
+
+def _swept_range(result: RangeTestResult) -> tuple[float, float]:
+    """The range the test was asked to sweep (its config's `start_lr` and
+    `end_lr`, else the first and last rates it recorded)."""
+    first = min(float(run.learning_rates[0]) for run in result.runs)
+    last = max(float(run.learning_rates[-1]) for run in result.runs)
+    low = float(result.config.get("start_lr", first))
+    high = float(result.config.get("end_lr", last))
+    return min(low, first), max(high, last)
 
 
 def read_bracket(result: RangeTestResult) -> dict:
     """The bracket and whether the curve gave one: a dict of `low`,
     `high` (the rates to race across: the reading, reaching at least
-    `MIN_DECADES` below its top), `degenerate` (the curve's own reading
-    spanned less than `MIN_SPAN`) and `read` (the reading before
-    widening)."""
+    `MIN_DECADES` below its top), `fell` (whether the loss fell in every
+    run; where it did not, the bracket is the whole swept range),
+    `degenerate` (the curve's own reading spanned less than `MIN_SPAN`,
+    or the loss never fell) and `read` (the reading before widening;
+    the swept range when the loss never fell)."""
     pairs = [_run_bracket(run) for run in result.runs]
+    if any(p is None for p in pairs):
+        low, high = _swept_range(result)
+        return {
+            "low": low,
+            "high": high,
+            "fell": False,
+            "degenerate": True,
+            "read": (low, high),
+        }
     low, high = min(p[0] for p in pairs), max(p[1] for p in pairs)
     degenerate = high < MIN_SPAN * low
     return {
         "low": min(low, high / 10**MIN_DECADES),
         "high": high,
+        "fell": True,
         "degenerate": bool(degenerate),
         "read": (low, high),
     }
@@ -118,9 +145,9 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
     a tenth of its whole fall (from its highest point after the first
     tenth of the sweep to its lowest), but at most `MAX_DECADES` (3)
     decades below `high`: a rate 1000x below the turn trains too slowly to
-    win a race. A curve that never falls gives the 3 decades below where
-    it rises 2% above its start (or below the last rate). With repeats,
-    the union over the runs. Every bracket reaches at least `MIN_DECADES`
+    win a race. A curve that never falls (in any run) gives the whole
+    range the test was asked to sweep. With repeats, the union over the
+    runs. Every bracket reaches at least `MIN_DECADES`
     (2) decades below its top; one the curve read narrower than
     `MIN_SPAN` (3x) is degenerate (`read_bracket` says so).
     """

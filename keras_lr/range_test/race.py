@@ -72,10 +72,12 @@ def choose_learning_rate(
     of the last, with reduction 2). A candidate whose loss stops being
     finite is out. The ranked winner is checked against its own earlier
     scores: one that ended worse than it was falls back to the candidate
-    that held and got furthest (`keras_lr.range_test.held`). A degenerate
-    bracket, a fall-back, a race where no candidate held and a winner at
-    the bracket's edge each give a `UserWarning`, kept in
-    `result.notices` (and printed at `verbose=1`). With a schedule, a
+    that held and got furthest (`keras_lr.range_test.held`). A range test
+    whose loss never fell gives no bracket: the race then runs across the
+    whole swept range. A degenerate bracket (or none), a fall-back, a
+    race where no candidate held and a winner at the bracket's edge each
+    give a `UserWarning`, kept in `result.notices` (and printed at
+    `verbose=1`). With a schedule, a
     candidate is a multiplier of the schedule (named by the highest rate
     it reaches in the race), so the winner keeps the schedule's shape.
 
@@ -233,7 +235,16 @@ def choose_learning_rate(
     plan = rung_plan(rates.size, reduction, budget, multiple)
     reading = read_bracket(stage1)
     notices = []
-    if reading["degenerate"]:
+    if not reading["fell"]:
+        notices.append(
+            "The range test's loss never fell before it rose, so its curve "
+            "gives no bracket: the race ran across the whole swept range "
+            f"[{reading['low']:.3g}, {reading['high']:.3g}]. The model may "
+            "need more steps than the sweep gave it (raise `num_steps`), "
+            "or the optimizer's rate is not a step size (`Ftrl`); look at "
+            "`result.range_test.plot()`."
+        )
+    elif reading["degenerate"]:
         notices.append(
             "The range test's curve gave a degenerate bracket "
             f"[{reading['read'][0]:.3g}, {reading['read'][1]:.3g}] "

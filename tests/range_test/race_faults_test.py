@@ -85,15 +85,26 @@ def test_one_outlying_batch_anywhere_does_not_move_the_bracket():
         assert bracket(result) == reference, step
 
 
+def narrow_fall():
+    """A loss flat at 1, that falls to 0.5 at step 30 and rises from step
+    34 on: the fall spans two steps of the sweep."""
+    losses = np.concatenate(
+        [np.ones(30), np.full(4, 0.5), np.linspace(0.5, 4.0, 7)[1:]]
+    )
+    lrs = np.geomspace(1e-3, 1.0, losses.size)
+    return RangeTestResult(lrs, losses, config={"beta": 0.0})
+
+
 def test_a_degenerate_bracket_is_widened_flagged_and_warned(monkeypatch):
-    # A curve that rises from its first step: the reading spans two steps
-    # of the sweep (1.2x), and the race would run one rate twelve times.
-    losses = np.linspace(1.0, 4.0, 40)
-    lrs = np.geomspace(1e-3, 1.0, 40)
-    curve = RangeTestResult(lrs, losses, config={"beta": 0.0})
+    # The reading spans a step or two of the sweep (under 3x), and the
+    # race would run about one rate eight times.
+    curve = narrow_fall()
+    lrs = curve.learning_rates
     reading = read_bracket(curve)
     low, high = reading["read"]
+    assert lrs[29] <= low <= high <= lrs[34]
     assert high / low < 3
+    assert reading["fell"] is True
     assert reading["degenerate"] is True
     assert reading["high"] == high
     assert reading["low"] == pytest.approx(high / 100)
@@ -124,6 +135,69 @@ def test_a_degenerate_bracket_is_widened_flagged_and_warned(monkeypatch):
     assert message in result.notices
     assert result.to_dict()["degenerate_bracket"] is True
     assert RaceResult.from_dict(result.to_dict()).degenerate_bracket is True
+
+
+def ftrl_like(start_lr=1e-7, end_lr=10.0):
+    """A curve that never falls: flat at 2.30 (chance on ten classes),
+    then up from the 20th step, and the sweep stopped on divergence at
+    step 40 (what Keras' `Ftrl` gives: its rate scales the weights it
+    computes from every gradient so far)."""
+    lrs = np.geomspace(start_lr, end_lr, 100)[:40]
+    losses = np.concatenate(
+        [np.full(20, 2.30), 2.30 * np.geomspace(1.05, 30.0, 20)]
+    )
+    config = {"start_lr": start_lr, "end_lr": end_lr, "beta": 0.98}
+    return RangeTestResult(lrs, losses, config=config, stop_reason="diverged")
+
+
+def test_a_curve_that_never_falls_races_the_whole_swept_range(monkeypatch):
+    curve = ftrl_like()
+    reading = read_bracket(curve)
+    # The old reading raced from the first rate up to where the smoothed
+    # loss rose 2% above its start, a few steps past the 20th (about
+    # 1e-5): nowhere near a rate that trains.
+    assert reading["fell"] is False
+    assert reading["degenerate"] is True
+    assert (reading["low"], reading["high"]) == (1e-7, 10.0)
+    assert bracket(curve) == (1e-7, 10.0)
+    monkeypatch.setattr(
+        race_module, "find_learning_rate", lambda *args, **kwargs: curve
+    )
+    x, y = quadratic_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = choose_learning_rate(
+            quadratic_model(),
+            x,
+            y,
+            validation_data=(x, y),
+            batch_size=4,
+            budget=64,
+            seed=0,
+        )
+    assert result.bracket == pytest.approx((1e-7, 10.0))
+    rates = np.sort(result.candidates)
+    assert rates[0] == pytest.approx(1e-7) and rates[-1] == pytest.approx(10)
+    # Log-spaced over the eight decades: no gap wider than the even
+    # spacing of eight candidates (a reading put in place of one of them
+    # can only narrow a gap on one side and widen the other by as much).
+    gaps = np.diff(np.log10(rates))
+    assert gaps.max() <= 2 * 8 / 7 + 1e-9
+    (message,) = [
+        str(w.message) for w in caught if "never fell" in str(w.message)
+    ]
+    assert message.startswith("The range test's loss never fell")
+    assert "[1e-07, 10]" in message
+    assert message in result.notices
+    assert result.degenerate_bracket is True
+    # The quadratic's curvature makes rates above 2 / curvature diverge:
+    # the race's answer is a rate that trains (checked by the race's own
+    # held-out score against the start).
+    assert result.learning_rate < 2 / CURVATURE
+    final = [
+        e for e in result.entries if e["candidate"] == result.learning_rate
+    ][-1]
+    assert final["score"] < result.initial_score
 
 
 # Fault 2: the first rung was too short ---------------------------------------

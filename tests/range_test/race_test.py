@@ -12,6 +12,7 @@ import keras_lr
 from keras_lr.range_test import race as race_module
 from keras_lr.range_test.bracket import bracket
 from keras_lr.range_test.bracket import candidate_rates
+from keras_lr.range_test.bracket import read_bracket
 from keras_lr.range_test.race import choose_learning_rate
 from keras_lr.range_test.race_result import RaceResult
 from keras_lr.range_test.race_runner import RaceRunner
@@ -160,15 +161,23 @@ def test_bracket_from_first_fall_to_the_turn():
 
 
 def test_bracket_of_a_curve_that_never_falls_spans_the_sweep():
+    # Flat: no rate made progress, so no part of the sweep is ruled in.
     result = curve(np.full(50, 2.3))
-    low, high = bracket(result)
-    assert high == result.learning_rates[-1]
-    assert low == pytest.approx(high / 1000)
-    # A rise of more than 2% above the start ends it there.
-    losses = np.concatenate([np.full(30, 2.3), np.linspace(2.3, 2.5, 21)])
-    result = curve(losses)
-    first = 30 + int(np.argmax(losses[30:] > 2.3 * 1.02))
-    assert bracket(result)[1] == pytest.approx(result.learning_rates[first])
+    assert bracket(result) == (
+        result.learning_rates[0],
+        result.learning_rates[-1],
+    )
+    # A flat start and then a rise: the same, and the range the test was
+    # asked for (its config) when it stopped early on divergence.
+    losses = np.concatenate([np.full(30, 2.3), np.linspace(2.3, 9.0, 11)])
+    early = RangeTestResult(
+        np.geomspace(1e-6, 1.0, 60)[:41],
+        losses,
+        config={"start_lr": 1e-6, "end_lr": 1.0},
+        stop_reason="diverged",
+    )
+    assert bracket(early) == (1e-6, 1.0)
+    assert read_bracket(early)["fell"] is False
 
 
 def test_bracket_spans_at_most_three_decades():
