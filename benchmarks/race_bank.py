@@ -23,7 +23,8 @@ one-seed 19-rate grid's steps.
         --out saved_runs/range_test/race_bank.json
     PYTHONPATH=$PWD python benchmarks/race_bank.py markdown \
         --grid saved_runs/range_test/race_bank_grid.json \
-        --out saved_runs/range_test/race_bank.json
+        --out saved_runs/range_test/race_bank.json \
+        --noise saved_runs/range_test/race_bank_noise.json
     PYTHONPATH=$PWD python benchmarks/race_bank.py plot \
         --grid saved_runs/range_test/race_bank_grid.json \
         --out saved_runs/range_test/race_bank.json \
@@ -70,18 +71,20 @@ def _dump(path, out) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _names(only):
+def _names(only, fresh=False):
     split = bank.split()
-    return only or split["design"] + split["held_out"]
+    if only:
+        return only
+    return split["fresh"] if fresh else split["design"] + split["held_out"]
 
 
-def run_grid(path, only=None) -> None:
+def run_grid(path, only=None, fresh=False) -> None:
     out = _load(path)
-    for name in _names(only):
+    for name in _names(only, fresh):
         if name in out:
             continue
         started = time.perf_counter()
-        rates = bank.grid(bank.SETTINGS[name][1])
+        rates = bank.grid(bank.ALL[name][1])
         losses = [bank.trained_loss(name, lr) for lr in rates]
         best = int(np.argmin(losses))
         out[name] = {
@@ -116,9 +119,9 @@ def _readings(curve) -> dict:
     return picks
 
 
-def run_races(path, only=None) -> None:
+def run_races(path, only=None, fresh=False) -> None:
     out = _load(path)
-    for name in _names(only):
+    for name in _names(only, fresh):
         if name in out:
             continue
         started = time.perf_counter()
@@ -200,12 +203,43 @@ def _ratio(value) -> str:
     return f"{value:.2f}" if value < 100 else f"{value:.3g}"
 
 
-def markdown(grid_path, path) -> str:
+def _noise_lines(grids, out, noise, names) -> list[str]:
+    """The bar's noise floor (`race_bank_noise.py`): the best grid rate
+    retrained with other seeds against the seed-0 best loss; and the races
+    whose pick trained no worse than the best rate did with one of its
+    three seeds (inside the protocol's own seed spread)."""
+    names = [n for n in names if n in noise]
+    retrained = [
+        _over(loss, grids[n]["best_loss"])
+        for n in names
+        for loss in noise[n]["losses"]
+    ]
+    spread = total = 0
+    for name in names:
+        worst = max([grids[name]["best_loss"]] + noise[name]["losses"])
+        for race in out[name]["races"]:
+            total += 1
+            spread += race["loss"] <= worst
+    seeds = ", ".join(str(s) for s in noise[names[0]]["seeds"])
+    return [
+        f"- noise floor: the best fixed rate retrained with seeds {seeds} "
+        f"lands within 10% of its seed-0 loss on "
+        f"{sum(r <= 1.10 for r in retrained)} of {len(retrained)} trainings",
+        f"- race inside the best rate's seed spread (its pick's loss no "
+        f"worse than the best rate's with one of seeds 0, {seeds}): "
+        f"{spread} of {total} races",
+    ]
+
+
+def markdown(grid_path, path, noise_path=None) -> str:
     grids, out = _load(grid_path), _load(path)
+    noise = _load(noise_path) if noise_path else {}
     split = bank.split()
     lines = []
-    for part in ("held_out", "design"):
+    for part in ("held_out", "fresh", "design"):
         names = [n for n in split[part] if n in out and n in grids]
+        if not names:
+            continue
         lines += [
             f"### {part.replace('_', '-')} settings ({len(names)} of "
             f"{len(split[part])})",
@@ -220,7 +254,12 @@ def markdown(grid_path, path) -> str:
         count = dict.fromkeys(METHODS, 0)
         costs = []
         flagged = 0
-        kinds = {"fell back": 0, "no candidate held": 0, "degenerate": 0}
+        kinds = {
+            "fell back": 0,
+            "no candidate held": 0,
+            "degenerate": 0,
+            "loss never fell": 0,
+        }
         for name in names:
             grid, row = grids[name], out[name]
             cells = []
@@ -234,6 +273,9 @@ def markdown(grid_path, path) -> str:
                 kinds["fell back"] += result["fallback_from"] is not None
                 kinds["no candidate held"] += not result["held"]
                 kinds["degenerate"] += result["degenerate_bracket"]
+                kinds["loss never fell"] += any(
+                    "never fell" in w for w in race["warnings"]
+                )
                 cells.append(f"{race['lr']:.3g} ({_ratio(ratio)})")
             row_cells = [" / ".join(cells)]
             for method in READINGS:
@@ -266,6 +308,8 @@ def markdown(grid_path, path) -> str:
                 f"- race cost against the one-seed 19-rate grid: median "
                 f"{np.median(costs):.3f}, max {max(costs):.3f}"
             )
+        if noise:
+            lines += _noise_lines(grids, out, noise, names)
         lines.append(
             f"- races that warned: {flagged} of {count['race']} ("
             + ", ".join(f"{k}: {v}" for k, v in kinds.items())
@@ -278,15 +322,16 @@ def markdown(grid_path, path) -> str:
 
 def plot(grid_path, path, png) -> None:
     """Each setting's loss ratio (pick / best fixed rate) for the race's
-    three seeds and the three readings, held-out settings first."""
+    three seeds and the three readings: held-out settings first, then
+    the fresh held-out ones, then the design ones."""
     from matplotlib.figure import Figure
 
     grids, out = _load(grid_path), _load(path)
     split = bank.split()
+    parts = ("held_out", "fresh", "design")
     names = [
-        n for part in ("held_out", "design") for n in split[part] if n in out
+        n for part in parts for n in split[part] if n in out and n in grids
     ]
-    names = [n for n in names if n in grids]
     figure = Figure(figsize=(9, 0.24 * len(names) + 1.5))
     ax = figure.subplots()
     marks = {
@@ -315,8 +360,10 @@ def plot(grid_path, path, png) -> None:
                     alpha=0.6,
                     label=method if row == 0 else None,
                 )
-    held = sum(n in split["held_out"] for n in names)
-    ax.axhline(held - 0.5, color="0.3", linewidth=0.8)
+    edge = 0
+    for part in parts[:-1]:
+        edge += sum(n in split[part] for n in names)
+        ax.axhline(edge - 0.5, color="0.3", linewidth=0.8)
     ax.axvline(1.10, color="k", linestyle="--", linewidth=0.8, label="1.1")
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names, fontsize=7)
@@ -326,7 +373,10 @@ def plot(grid_path, path, png) -> None:
         "test loss / best fixed rate's (log scale, clipped at 100; a best "
         "loss of 0 gives inf)"
     )
-    ax.set_title("race bank: held-out settings above the line, design below")
+    ax.set_title(
+        "race bank: held-out settings on top, then the fresh held-out "
+        "ones, design below"
+    )
     ticks = [0.5, 1, 2, 5, 10, 100]
     ax.set_xticks(ticks)
     ax.set_xticklabels([str(t) for t in ticks[:-1]] + ["100 or more"])
@@ -340,11 +390,19 @@ def main():
     parser.add_argument("phase", choices=("grid", "race", "markdown", "plot"))
     parser.add_argument("--png", default=None)
     parser.add_argument("--grid", default=None)
+    parser.add_argument(
+        "--noise", default=None, help="race_bank_noise.py's JSON (markdown)"
+    )
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="grid or race the fresh held-out settings (FRESH)",
+    )
     args = parser.parse_args()
     if args.phase == "markdown":
-        print(markdown(args.grid, args.out))
+        print(markdown(args.grid, args.out, args.noise))
         return
     if args.phase == "plot":
         plot(args.grid, args.out, args.png)
@@ -360,9 +418,9 @@ def main():
         flush=True,
     )
     if args.phase == "grid":
-        run_grid(args.out, args.only)
+        run_grid(args.out, args.only, args.fresh)
     else:
-        run_races(args.out, args.only)
+        run_races(args.out, args.only, args.fresh)
 
 
 if __name__ == "__main__":
