@@ -209,6 +209,8 @@ def _noise_lines(grids, out, noise, names) -> list[str]:
     whose pick trained no worse than the best rate did with one of its
     three seeds (inside the protocol's own seed spread)."""
     names = [n for n in names if n in noise]
+    if not names:
+        return []
     retrained = [
         _over(loss, grids[n]["best_loss"])
         for n in names

@@ -50,7 +50,9 @@ def trained_loss(name, lr, seed) -> float:
 def summary(grids, out) -> str:
     split = bank.split()
     lines = []
-    for part in ("held_out", "design"):
+    for part in ("held_out", "fresh", "design"):
+        if not any(n in out for n in split[part]):
+            continue
         ratios = [
             loss / grids[n]["best_loss"]
             if grids[n]["best_loss"] > 0
@@ -82,8 +84,8 @@ def main():
         with open(args.out) as f:
             out = json.load(f)
     split = bank.split()
-    for name in split["design"] + split["held_out"]:
-        if name in out:
+    for name in split["design"] + split["held_out"] + split["fresh"]:
+        if name in out or name not in grids:
             continue
         started = time.perf_counter()
         best = grids[name]["best_lr"]

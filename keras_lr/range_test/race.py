@@ -90,13 +90,13 @@ def choose_learning_rate(
     When to use which: `find_learning_rate(...).suggestion()` costs one
     short sweep and is a reading of a curve; `choose_learning_rate` also
     trains, which costs about a quarter of a one-seed 19-rate grid with
-    the defaults below (median 0.24 on the held-out settings of the race
-    bank). On the race bank's 22 held-out settings (every Keras
-    optimizer across eleven model families,
-    `docs/studies/race_bank.md`) it landed within 10% of the best fixed
-    rate's loss on 20 of 66 races, the valley reading on 5 of 22
-    settings; within 3x of a near-best rate on 52 of 66 (the valley: 11
-    of 22). Look at `result.plot()` and the warnings before trusting it.
+    the defaults below (median 0.21 on the race bank's fresh held-out
+    settings). On those 15 settings (every Keras optimizer across eleven
+    model families, `docs/studies/race_bank.md`) it landed within 10% of
+    the best fixed rate's loss on 19 of 45 races, the valley reading on 2
+    of 15 settings; within 3x of a near-best rate on 37 of 45 (the
+    valley: 9 of 15). Look at `result.plot()` and the warnings before
+    trusting it.
 
     Args:
         model: A compiled Keras model.
