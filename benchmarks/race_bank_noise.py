@@ -29,24 +29,6 @@ import tensorflow as tf  # noqa: E402
 SEEDS = (1, 2)
 
 
-def trained_loss(name, lr, seed) -> float:
-    """`race_bank_settings.trained_loss` with another seed."""
-    (x_train, x_test, y_train, y_test), build, batch_size, _ = bank.setting(
-        name
-    )
-    model = build(lr, seed=seed)
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=batch_size,
-        epochs=bank.EPOCHS,
-        verbose=0,
-        shuffle=True,
-    )
-    loss = float(model.evaluate(x_test, y_test, verbose=0, batch_size=1024))
-    return loss if math.isfinite(loss) else math.inf
-
-
 def summary(grids, out) -> str:
     split = bank.split()
     lines = []
@@ -89,7 +71,7 @@ def main():
             continue
         started = time.perf_counter()
         best = grids[name]["best_lr"]
-        losses = [trained_loss(name, best, seed) for seed in SEEDS]
+        losses = [bank.trained_loss(name, best, seed) for seed in SEEDS]
         out[name] = {
             "best_lr": best,
             "seed0_loss": grids[name]["best_loss"],
