@@ -62,6 +62,8 @@ def pytest_collection_modifyitems(config, items):
                 tf_only
                 or spe != 1
                 or "steps_per_execution" in item.name
+                # `jit_compile` there is `torch.compile`: minutes, warnings.
+                or "jit_compile" in item.name
                 or "trace" in item.name
                 or known
             )
