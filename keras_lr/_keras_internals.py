@@ -172,6 +172,13 @@ def carry_in_train_state(optimizer, variables) -> None:
             optimizer._keras_lr_carried.add(id(variable))
 
 
+def own_variables(optimizer) -> list:
+    """`optimizer.variables` without those `carry_in_train_state` added
+    (on JAX), i.e. what the optimizer holds on every backend."""
+    carried = getattr(base_optimizer(optimizer), "_keras_lr_carried", ())
+    return [v for v in optimizer.variables if id(v) not in carried]
+
+
 # An optimizer that carries keras_lr's variables writes and reads only its
 # own in its files, so that a file saved on JAX loads into a plain
 # optimizer and back (the controller's multiplier has its own entry). Keras

@@ -46,7 +46,10 @@ def training_variables(model) -> list:
     The model's variables (seed generators included), then the
     optimizer's (`iterations`, slots, Keras' own rate variable), then the
     installed rate controller's (the multiplier), each once. Two builds of
-    one compiled model give lists of the same shapes.
+    one compiled model give lists of the same shapes, on every backend:
+    the controller's other variables (curves, records), which JAX's train
+    step carries as the optimizer's, are left out, as on other backends
+    (the callbacks that own them set them again).
 
     Args:
         model: A compiled `keras.Model`.
@@ -57,7 +60,7 @@ def training_variables(model) -> list:
     from keras_lr.control import installed_controller
 
     optimizer = model.optimizer
-    variables = list(model.variables) + list(optimizer.variables)
+    variables = list(model.variables) + internals.own_variables(optimizer)
     controller = installed_controller(optimizer)
     if controller is not None:
         variables += controller.state_variables
@@ -85,7 +88,8 @@ def optimizer_state(model) -> list:
         skip.add(id(controller.learning_rate))
     else:
         skip.add(id(internals.rate_slot(base)))
-    return _unique(v for v in optimizer.variables if id(v) not in skip)
+    own = internals.own_variables(optimizer)
+    return _unique(v for v in own if id(v) not in skip)
 
 
 def first_mismatch(variables, values, holder: str = "the copy") -> str | None:
