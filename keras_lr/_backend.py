@@ -42,12 +42,12 @@ def has_x64() -> bool:
 
 
 def float64() -> str:
-    """"float64", or "float32" where the backend has no 64 bits."""
+    """ "float64", or "float32" where the backend has no 64 bits."""
     return "float64" if has_x64() else "float32"
 
 
 def int64() -> str:
-    """"int64", or "int32" where the backend has no 64 bits."""
+    """ "int64", or "int32" where the backend has no 64 bits."""
     return "int64" if has_x64() else "int32"
 
 
@@ -59,6 +59,14 @@ def to_numpy(value) -> np.ndarray:
     numpy = getattr(value, "numpy", None)
     if is_tensorflow() and numpy is not None:
         return np.asarray(numpy())
+    if (
+        name() == "torch"
+        and keras.ops.is_tensor(value)
+        and str(value.dtype) != "torch.bfloat16"  # NumPy has no bfloat16
+    ):
+        # Keras' `convert_to_numpy` calls `np.array()` on the tensor,
+        # which NumPy 2 flags (torch's `__array__` has no `copy`).
+        return value.detach().cpu().numpy()
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 

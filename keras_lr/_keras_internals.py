@@ -21,9 +21,10 @@ outside this module.
 """
 
 import contextlib
-import operator
 
 import keras
+
+from keras_lr._step_count import StepCount
 
 # name: (the module relying on it, what Keras does that it relies on).
 BEHAVIOURS = {
@@ -70,6 +71,16 @@ BEHAVIOURS = {
         "On PyTorch, SGD and Adam read `momentum` / `beta_1` as numbers at "
         "each update, after reading the rate: a value set while the rate "
         "is read is the one that update uses.",
+    ),
+    "torch_sgd_updates_velocity_only_at_nonzero_momentum": (
+        "keras_lr/control/momentum.py",
+        "On PyTorch, SGD updates its velocity only `if self.momentum != 0`, "
+        "tested at every update: a step at momentum 0 keeps the velocity.",
+    ),
+    "torch_unseeded_layers_draw_from_the_global_generator": (
+        "keras_lr/snapshot.py",
+        "On PyTorch, an unseeded `Dropout` draws from torch's global "
+        "generator, not from a seed-generator variable of the model.",
     ),
 }
 
@@ -159,6 +170,13 @@ def carry_in_train_state(optimizer, variables) -> None:
         if id(variable) not in known:
             optimizer._track_variable(variable)
             optimizer._keras_lr_carried.add(id(variable))
+
+
+def own_variables(optimizer) -> list:
+    """`optimizer.variables` without those `carry_in_train_state` added
+    (on JAX), i.e. what the optimizer holds on every backend."""
+    carried = getattr(base_optimizer(optimizer), "_keras_lr_carried", ())
+    return [v for v in optimizer.variables if id(v) not in carried]
 
 
 # An optimizer that carries keras_lr's variables writes and reads only its
@@ -384,60 +402,11 @@ def owner_classes() -> dict:
 # between epochs and fails if Keras stops re-reading it.
 
 
-class _StepCount:
-    """A count that `fit` re-reads at each use: `read()` at that moment."""
-
-    __slots__ = ("_read",)
-    __hash__ = None
-
-    def __init__(self, read):
-        self._read = read
-
-    def __index__(self):
-        return int(self._read())
-
-    __int__ = __index__
-
-    def __float__(self):
-        return float(self.__index__())
-
-    def __bool__(self):
-        return self.__index__() != 0
-
-    def __repr__(self):
-        return repr(self.__index__())
-
-    __str__ = __repr__
-
-    def __format__(self, spec):
-        return format(self.__index__(), spec)
-
-
-def _count_operator(name, function, reflected=False):
-    def method(self, other):
-        value = self.__index__()
-        return function(other, value) if reflected else function(value, other)
-
-    method.__name__ = name
-    return method
-
-
-for _name in "eq ne lt le gt ge add sub mul truediv floordiv mod".split():
-    _function = getattr(operator, _name)
-    setattr(_StepCount, f"__{_name}__", _count_operator(_name, _function))
-    if _name in "add sub mul truediv floordiv mod".split():
-        setattr(
-            _StepCount,
-            f"__r{_name}__",
-            _count_operator(f"r{_name}", _function, reflected=True),
-        )
-
-
 def step_count(read):
     """The number of steps to hand `fit` (as `steps_per_epoch` or a
     `PyDataset`'s `num_batches`) when it changes between epochs: `read`, a
     function of no arguments, gives the count in force."""
-    return _StepCount(read)
+    return StepCount(read)
 
 
 # TensorFlow's distributed dataset makes one iterator per `iter()`; when

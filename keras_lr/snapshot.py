@@ -14,6 +14,11 @@ callbacks roll back to a good point. Each goes through here:
 - `take` / `put`: host copies (NumPy arrays) out and back, checked
   by position; `save` / `load`: the same copies in an `.npz` file.
 - `DeviceSnapshot`: copies kept on the device, for the race's many swaps.
+- `random_state` / `set_random_state`: the random stream that is not a
+  variable. Keras' unseeded layers (`Dropout(seed=None)`, ...) draw from
+  a seed-generator variable of the model on TensorFlow and JAX, which the
+  copies above hold; on PyTorch they draw from torch's global generator,
+  so a restore that must leave no trace puts that back too.
 """
 
 import keras
@@ -41,7 +46,10 @@ def training_variables(model) -> list:
     The model's variables (seed generators included), then the
     optimizer's (`iterations`, slots, Keras' own rate variable), then the
     installed rate controller's (the multiplier), each once. Two builds of
-    one compiled model give lists of the same shapes.
+    one compiled model give lists of the same shapes, on every backend:
+    the controller's other variables (curves, records), which JAX's train
+    step carries as the optimizer's, are left out, as on other backends
+    (the callbacks that own them set them again).
 
     Args:
         model: A compiled `keras.Model`.
@@ -52,7 +60,7 @@ def training_variables(model) -> list:
     from keras_lr.control import installed_controller
 
     optimizer = model.optimizer
-    variables = list(model.variables) + list(optimizer.variables)
+    variables = list(model.variables) + internals.own_variables(optimizer)
     controller = installed_controller(optimizer)
     if controller is not None:
         variables += controller.state_variables
@@ -80,7 +88,8 @@ def optimizer_state(model) -> list:
         skip.add(id(controller.learning_rate))
     else:
         skip.add(id(internals.rate_slot(base)))
-    return _unique(v for v in optimizer.variables if id(v) not in skip)
+    own = internals.own_variables(optimizer)
+    return _unique(v for v in own if id(v) not in skip)
 
 
 def first_mismatch(variables, values, holder: str = "the copy") -> str | None:
@@ -127,6 +136,31 @@ def put(variables, values) -> None:
         variable.assign(value)
 
 
+def random_state() -> list | None:
+    """Copies of torch's global generator states (CPU, then each CUDA
+    device's) on PyTorch, where unseeded layers draw from them; `None` on
+    other backends (their stream is a model variable)."""
+    if _backend.name() != "torch":
+        return None
+    import torch
+
+    states = [torch.get_rng_state()]
+    if torch.cuda.is_available():
+        states += torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_random_state(states: list | None) -> None:
+    """Puts back what `random_state` returned (nothing for `None`)."""
+    if states is None:
+        return
+    import torch
+
+    torch.set_rng_state(states[0])
+    if len(states) > 1:
+        torch.cuda.set_rng_state_all(states[1:])
+
+
 def save(path: str, values) -> None:
     """Writes host copies to `path` (`.npz`), atomically: a reader sees
     the old file or the new one, never part of one."""
@@ -151,6 +185,10 @@ class DeviceSnapshot:
     is later updated in place (TensorFlow copies a shared buffer before
     writing to it), so a taken copy never changes.
 
+    On PyTorch a copy also holds torch's global generator states (its
+    last item; see `random_state`), so that a model put back draws the
+    same dropout masks as when it was taken, as on other backends.
+
     Args:
         variables: The variables to copy, usually
             `keras_lr.snapshot.training_variables(model)`.
@@ -165,13 +203,18 @@ class DeviceSnapshot:
         _model_state.sync_known_models()
         if self._handles is not None:
             return internals.read_handles(self._handles)
-        return [keras.ops.copy(v.value) for v in self.variables]
+        values = [keras.ops.copy(v.value) for v in self.variables]
+        states = random_state()
+        return values if states is None else [*values, states]
 
     def put(self, values) -> None:
         """Assigns copies from `take` back."""
         if self._handles is not None:
             internals.assign_handles(self._handles, values)
             return
+        if len(values) > len(self.variables):
+            set_random_state(values[-1])
+            values = values[:-1]
         _model_state.sync_known_models()
         # JAX's train step donates (deletes) the arrays of the state it
         # is given: the variables get their own, the copy stays usable.

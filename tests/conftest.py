@@ -35,28 +35,9 @@ if BACKEND == "tensorflow":
     )
 
 
-# Portable tests that still fail under PyTorch (not yet investigated; see
-# docs/guides/backends.md): left out there until they pass.
-TORCH_KNOWN_FAILURES = {
-    "tests/control/controller_test.py::test_momentum_curve_follows_the_step",
-    "tests/callbacks/cyclic_test.py::"
-    "test_optimizer_after_training_and_save_midway",
-    "tests/callbacks/lr_logger_test.py::"
-    "test_plateau_cut_under_cosine_seen_per_step",
-    "tests/callbacks/lr_logger_test.py::"
-    "test_keras_callbacks_still_set_a_float_rate",
-    "tests/callbacks/plateau_test.py::test_no_warning_when_monitor_present",
-    "tests/callbacks/rate_slots_test.py::"
-    "test_unknown_optimizer_warns_and_keeps_its_slots",
-    "tests/callbacks/rate_slots_test.py::"
-    "test_velocity_equals_a_run_at_the_new_rate",
-    "tests/range_test/callback_test.py::"
-    "test_steps_per_execution_gives_identical_curves",
-    "tests/range_test/callback_test.py::"
-    "test_training_after_the_test_matches_a_model_that_never_ran_it",
-    "tests/range_test/callback_test.py::"
-    "test_repeats_reshuffle_and_report_the_spread",
-}
+# Portable tests that still fail under PyTorch, each with why: left out
+# there until they pass.
+TORCH_KNOWN_FAILURES: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -77,7 +58,15 @@ def pytest_collection_modifyitems(config, items):
             params = getattr(getattr(item, "callspec", None), "params", {})
             spe = params.get("steps_per_execution", 1)
             known = item.nodeid.split("[")[0] in TORCH_KNOWN_FAILURES
-            tf_only = tf_only or spe != 1 or "trace" in item.name or known
+            tf_only = (
+                tf_only
+                or spe != 1
+                or "steps_per_execution" in item.name
+                # `jit_compile` there is `torch.compile`: minutes, warnings.
+                or "jit_compile" in item.name
+                or "trace" in item.name
+                or known
+            )
         x64 = item.get_closest_marker("needs_float64") is not None
         if x64 and BACKEND == "jax":
             import jax

@@ -289,6 +289,43 @@ def test_behaviour_torch_optimizers_read_momentum_after_the_rate(name):
     np.testing.assert_allclose(kernel, [[expected]], rtol=1e-4)
 
 
+@pytest.mark.portable
+def test_behaviour_torch_sgd_updates_velocity_only_at_nonzero_momentum():
+    _only_on("torch")
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    model = _one_weight_model(optimizer)
+    optimizer.build(model.trainable_variables)
+    momenta = iter([0.0, 0.9])
+
+    def rate():
+        optimizer.momentum = next(momenta)
+        return 0.1
+
+    internals.set_rate_slot(optimizer, rate)
+    x, y = np.ones((2, 1), "float32"), np.ones((2, 1), "float32")
+    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    (kernel,) = model.get_weights()
+    # Step 1 (momentum 0): w = 0.2, the velocity stays 0 (a velocity set
+    # to -lr * g = 0.2 would give 0.54). Step 2: v = 0.9 * 0 + 0.16.
+    np.testing.assert_allclose(kernel, [[0.36]], rtol=1e-5)
+
+
+@pytest.mark.portable
+def test_behaviour_torch_unseeded_layers_draw_from_the_global_generator():
+    _only_on("torch")
+    import torch
+
+    layer = keras.layers.Dropout(0.5)
+    ones = np.ones((1, 256), "float32")
+    torch.manual_seed(3)
+    first = keras.ops.convert_to_numpy(layer(ones, training=True))
+    torch.manual_seed(3)
+    again = keras.ops.convert_to_numpy(layer(ones, training=True))
+    other = keras.ops.convert_to_numpy(layer(ones, training=True))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
 def test_every_behaviour_has_its_test():
     tests = {name for name in globals() if name.startswith("test_behaviour_")}
     assert tests == {f"test_behaviour_{b}" for b in internals.BEHAVIOURS}

@@ -115,6 +115,7 @@ class RateController:
         self._momentum_curve = None
         self._momentum_name = None
         self._momentum_base = None
+        self._momentum_reference = None
         self._recorder = None
 
     # What Keras calls ------------------------------------------------------
@@ -148,9 +149,7 @@ class RateController:
             curve = None if self._curve is None else self._curve.values()
             multiplier = self._state.multiplier.value
             return _torch_ops.rate(user, step, curve, multiplier), step
-        value = ops.cast(
-            self._user_rate(self._counter), _backend.float64()
-        )
+        value = ops.cast(self._user_rate(self._counter), _backend.float64())
         if self._curve is not None:
             curve = ops.cast(self._curve.lookup(step), _backend.float64())
             value = ops.where(self._curve.active.value, curve, value)
@@ -176,10 +175,11 @@ class RateController:
             momentum = self._momentum_value()
             if not _momentum.follows_steps():
                 # Keras reads the rate once per update, just before it.
-                setattr(
+                _momentum.set_step_value(
                     self.optimizer,
                     self._momentum_name,
-                    _momentum.StepValue(float(momentum)),
+                    momentum,
+                    self._momentum_reference,
                 )
         if self._reads_as_keras_variable():
             return self.learning_rate
@@ -273,9 +273,7 @@ class RateController:
             if floor is not None:
                 target = max(target, float(floor))
             if now > 0:
-                self._state.multiplier.assign(
-                    self.multiplier * (target / now)
-                )
+                self._state.multiplier.assign(self.multiplier * (target / now))
         else:
             old = float(_host(self.learning_rate))
             target = old * factor
@@ -325,9 +323,7 @@ class RateController:
     @property
     def curve_active(self) -> bool:
         self.sync()
-        return self._curve is not None and bool(
-            _host(self._curve.active)
-        )
+        return self._curve is not None and bool(_host(self._curve.active))
 
     def momentum_name(self, required: bool) -> str | None:
         """`"beta_1"` or `"momentum"`: what `set_momentum_curve` drives."""
@@ -357,7 +353,9 @@ class RateController:
             setattr(
                 self.optimizer,
                 self._momentum_name,
-                _momentum.scheduled(last, self._momentum_value),
+                _momentum.scheduled(
+                    last, self._momentum_value, self._momentum_reference
+                ),
             )
 
     def current_momentum(self) -> float | None:
@@ -420,10 +418,11 @@ class RateController:
             )
         internals.carry_in_train_state(self.optimizer, [self._momentum_base])
         self._momentum_name = name
+        self._momentum_reference = start
         setattr(
             self.optimizer,
             name,
-            _momentum.scheduled(start, self._momentum_value),
+            _momentum.scheduled(start, self._momentum_value, start),
         )
         self._retrace()
 

@@ -112,10 +112,52 @@ class InGraphValue(float):
 
 class StepValue(float):
     """The momentum of the step about to run, as a plain float (PyTorch;
-    see the module docstring)."""
+    see the module docstring).
+
+    Its value (arithmetic, `float()`, what torch's kernels read) is the
+    step's; comparisons answer for `reference`, the momentum the
+    optimizer was built with. Keras' PyTorch SGD updates its velocity
+    only `if self.momentum != 0` (RMSprop: `> 0`), at every step: a
+    curve that passes through 0 must still update it, to
+    `0 * velocity - lr * g`, as the traced step on other backends does
+    (its branch was chosen once, at the built value).
+    """
+
+    def __new__(cls, value: float, reference: float):
+        return super().__new__(cls, value)
+
+    def __init__(self, value: float, reference: float):
+        super().__init__()
+        self.reference = float(reference)
+
+    def __eq__(self, other):
+        return self.reference == other
+
+    def __ne__(self, other):
+        return self.reference != other
+
+    def __lt__(self, other):
+        return self.reference < other
+
+    def __le__(self, other):
+        return self.reference <= other
+
+    def __gt__(self, other):
+        return self.reference > other
+
+    def __ge__(self, other):
+        return self.reference >= other
+
+    __hash__ = float.__hash__
 
     def __reduce__(self):
         return (float, (float(self),))
+
+
+def set_step_value(optimizer, name: str, value, reference: float) -> None:
+    """Sets `optimizer.<name>` to the `StepValue` of the step about to
+    run."""
+    setattr(optimizer, name, StepValue(float(value), reference))
 
 
 def follows_steps() -> bool:
@@ -124,12 +166,13 @@ def follows_steps() -> bool:
     return _backend.name() != "torch"
 
 
-def scheduled(value: float, function):
+def scheduled(value: float, function, reference: float):
     """The attribute value that makes the optimizer use `function()` at
-    every step, starting from `value`."""
+    every step, starting from `value`; `reference` is the value the
+    optimizer was built with (see `StepValue`)."""
     if follows_steps():
         return InGraphValue(value, function)
-    return StepValue(value)
+    return StepValue(value, reference)
 
 
 def momentum_attribute(optimizer, required: bool) -> str | None:

@@ -221,6 +221,7 @@ class LRRangeTest(keras.callbacks.Callback):
             optimizer.build(model.trainable_variables)
         self._saved_variables = snapshot.training_variables(model)
         self._saved_values = snapshot.take(self._saved_variables)
+        self._saved_random_state = snapshot.random_state()
 
     def _install(self):
         model = self.model
@@ -285,7 +286,9 @@ class LRRangeTest(keras.callbacks.Callback):
         model = self.model
         self._installed = False
         snapshot.put(self._saved_variables, self._saved_values)
+        snapshot.set_random_state(self._saved_random_state)
         self._saved_variables = self._saved_values = None
+        self._saved_random_state = None
         self._controller.clear_curve()
         if self._traced_test.metric is not None:
             internals.detach_metric(model, self._traced_test.metric)

@@ -210,7 +210,7 @@ def read_record(variable) -> np.ndarray:
     """
     tf = _backend.tensorflow_if_loaded()
     if not _backend.is_tensorflow():
-        return np.asarray(keras.ops.convert_to_numpy(variable))
+        return _backend.to_numpy(variable)
     if isinstance(variable, tf.distribute.DistributedValues):
         return variable.numpy()
     (value,) = internals.read_handles([(variable.handle, variable.dtype)])

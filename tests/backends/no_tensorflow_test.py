@@ -3,6 +3,7 @@ made unimportable, and its TensorFlow-only features say so in words."""
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -42,6 +43,10 @@ history = model.fit(
     x, y, batch_size=8, epochs=3, verbose=0, callbacks=[cyclic, logger]
 )
 
+race = keras_lr.choose_learning_rate(
+    model, x, y, batch_size=8, budget=48, num_steps=20, seed=0
+)
+
 errors = {}
 loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8)
 for name, call in {
@@ -59,6 +64,7 @@ print("RESULT " + json.dumps({
     "rates": logger.learning_rates,
     "momenta": logger.momenta,
     "loss": history.history["loss"],
+    "race": [race.learning_rate, race.cost["race_steps"]],
     "errors": errors,
 }))
 """
@@ -100,6 +106,13 @@ def test_a_cyclic_fit_runs_on_jax_without_tensorflow(result):
     )
     assert np.all(np.isfinite(result["loss"]))
     assert result["loss"][-1] < result["loss"][0]
+
+
+def test_the_race_runs_on_jax_without_tensorflow(result):
+    rate, steps = result["race"]
+    assert result["tensorflow_loaded"] is False
+    assert math.isfinite(rate) and rate > 0
+    assert steps > 0
 
 
 @pytest.mark.parametrize("feature", ["as_dataset", "strategy"])

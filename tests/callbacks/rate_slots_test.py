@@ -89,7 +89,9 @@ def test_divergence_guard_rollback_moves_at_the_cut_rate():
 def steps(optimizer, variable, rate, count, gradient=1.0):
     """`count` eager steps of `optimizer` at `rate`, constant gradient."""
     optimizer.learning_rate = rate
-    grad = np.full(variable.shape, gradient, "float32")
+    grad = keras.ops.convert_to_tensor(
+        np.full(variable.shape, gradient, "float32")
+    )
     for _ in range(count):
         optimizer.apply_gradients([(grad, variable)])
 

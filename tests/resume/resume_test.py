@@ -7,8 +7,24 @@ import signal
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.portable
+
+# Each case trains in two or three fresh processes (about 20 to 60 s each
+# under JAX or PyTorch on a busy 2-core machine): there the default suite
+# keeps one case (cyclic rate and Adam's beta_1, plateau cuts, a backup
+# every step, killed at an epoch's first step) and `-m slow` runs the rest.
+SLOW_ELSEWHERE = (
+    () if keras.backend.backend() == "tensorflow" else (pytest.mark.slow,)
+)
+
+
+def _elsewhere_slow(*values):
+    return pytest.param(*values, marks=SLOW_ELSEWHERE)
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TRAINER = os.path.join(os.path.dirname(__file__), "trainer.py")
@@ -65,7 +81,11 @@ def reference(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "scenario",
-    ["warmup_cosine_plateau", "one_cycle_momentum", "batch_growth"],
+    [
+        _elsewhere_slow("warmup_cosine_plateau"),
+        _elsewhere_slow("one_cycle_momentum"),
+        _elsewhere_slow("batch_growth"),
+    ],
 )
 @pytest.mark.parametrize("kill_at", [(3, 2), (5, 0)], ids=["mid", "edge"])
 def test_killed_run_resumes_exactly(scenario, kill_at, tmp_path, reference):
@@ -99,11 +119,11 @@ def check_same_run(tmp_path, expected_log, expected_weights):
     [
         # The batch outgrows its cap at epoch 3 (LR decay): killed in the
         # epoch after it, and mid-run at a second decay.
-        ("exponential_decay_hybrid", (4, 1)),
-        ("exponential_decay_hybrid", (6, 0)),
-        ("cyclic_plateau_adam", (3, 2)),
+        _elsewhere_slow("exponential_decay_hybrid", (4, 1)),
+        _elsewhere_slow("exponential_decay_hybrid", (6, 0)),
+        _elsewhere_slow("cyclic_plateau_adam", (3, 2)),
         ("cyclic_plateau_adam", (5, 0)),
-        ("one_cycle_logger", (3, 2)),
+        _elsewhere_slow("one_cycle_logger", (3, 2)),
     ],
 )
 def test_rate_controller_runs_resume_exactly(
@@ -119,7 +139,11 @@ def test_rate_controller_runs_resume_exactly(
     check_same_run(tmp_path, expected_log, expected_weights)
 
 
-@pytest.mark.parametrize("kill_at", [(3, 0), (4, 3)], ids=["start", "mid"])
+@pytest.mark.parametrize(
+    "kill_at",
+    [_elsewhere_slow((3, 0)), _elsewhere_slow((4, 3))],
+    ids=["start", "mid"],
+)
 def test_anytime_cooldown_resumes_exactly(kill_at, tmp_path, reference):
     """Killed at the cooldown's first step and in its middle: the resumed
     run sets the same cooldown curve again and stops at the same step."""
@@ -134,7 +158,11 @@ def test_anytime_cooldown_resumes_exactly(kill_at, tmp_path, reference):
     assert expected_log[44]["lr"] == pytest.approx(0.05)
 
 
-@pytest.mark.parametrize("kill_at", [(3, 2), (5, 0)], ids=["mid", "edge"])
+@pytest.mark.parametrize(
+    "kill_at",
+    [_elsewhere_slow((3, 2)), _elsewhere_slow((5, 0))],
+    ids=["mid", "edge"],
+)
 def test_schedule_free_resumes_exactly(kill_at, tmp_path, reference):
     """The epoch-end backups hold the averaged weights x (and z); the
     resumed run recomputes the training point y from them and ends at the

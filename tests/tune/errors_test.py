@@ -12,6 +12,8 @@ import pytest
 import keras_lr
 import keras_lr.tune
 
+pytestmark = pytest.mark.portable
+
 
 def test_unknown_mutation_name_is_named():
     with pytest.raises(ValueError) as error:

@@ -17,6 +17,8 @@ import ray.tune
 import keras_lr
 import keras_lr.tune
 
+pytestmark = pytest.mark.portable
+
 
 def _data():
     rng = np.random.default_rng(0)
