@@ -6,6 +6,7 @@ import math
 import keras
 import numpy as np
 
+from keras_lr import _backend
 from keras_lr import snapshot
 from keras_lr.callbacks._rules import resolve_mode
 from keras_lr.callbacks._rules import say
@@ -152,8 +153,15 @@ class RaceRunner(keras.callbacks.Callback):
         chunks of at most 1024 samples, cut once for every score."""
         held = self.held_out
         if "y" not in held:
+            # Off TensorFlow, a `tf.data` batch goes to the host first:
+            # `test_on_batch` there takes arrays, not TensorFlow tensors.
+            host = not _backend.is_tensorflow()
             return (
-                keras.utils.unpack_x_y_sample_weight(batch)
+                keras.utils.unpack_x_y_sample_weight(
+                    keras.tree.map_structure(np.asarray, batch)
+                    if host
+                    else batch
+                )
                 for batch in held["x"]
             )
         if self._array_chunks is None:

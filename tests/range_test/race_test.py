@@ -522,7 +522,6 @@ def test_bad_input_names_the_argument(kwargs, message):
     assert_bitwise(before, state_of(model))
 
 
-@pytest.mark.tensorflow_only  # the race scores tf.data chunks as they come
 def test_dataset_input_needs_validation_data_and_budget():
     import tensorflow as tf
 
