@@ -87,6 +87,27 @@ def test_one_outlying_batch_anywhere_does_not_move_the_bracket():
         assert bracket(result) == reference, step
 
 
+def race_on(curve, monkeypatch):
+    """A whole `choose_learning_rate` on the quadratic whose range test
+    gives `curve`: the result and the warnings it gave."""
+    monkeypatch.setattr(
+        race_module, "find_learning_rate", lambda *args, **kwargs: curve
+    )
+    x, y = quadratic_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = choose_learning_rate(
+            quadratic_model(),
+            x,
+            y,
+            validation_data=(x, y),
+            batch_size=4,
+            budget=64,
+            seed=0,
+        )
+    return result, caught
+
+
 def narrow_fall():
     """A loss flat at 1, that falls to 0.5 at step 30 and rises from step
     34 on: the fall spans two steps of the sweep."""
@@ -110,21 +131,7 @@ def test_a_degenerate_bracket_is_widened_flagged_and_warned(monkeypatch):
     assert reading["degenerate"] is True
     assert reading["high"] == high
     assert reading["low"] == pytest.approx(high / 100)
-    monkeypatch.setattr(
-        race_module, "find_learning_rate", lambda *args, **kwargs: curve
-    )
-    x, y = quadratic_data()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = choose_learning_rate(
-            quadratic_model(),
-            x,
-            y,
-            validation_data=(x, y),
-            batch_size=4,
-            budget=64,
-            seed=0,
-        )
+    result, caught = race_on(curve, monkeypatch)
     assert result.degenerate_bracket is True
     assert result.bracket == pytest.approx((high / 100, high))
     assert min(result.candidates) == pytest.approx(high / 100)
@@ -162,21 +169,7 @@ def test_a_curve_that_never_falls_races_the_whole_swept_range(monkeypatch):
     assert reading["degenerate"] is True
     assert (reading["low"], reading["high"]) == (1e-7, 10.0)
     assert bracket(curve) == (1e-7, 10.0)
-    monkeypatch.setattr(
-        race_module, "find_learning_rate", lambda *args, **kwargs: curve
-    )
-    x, y = quadratic_data()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = choose_learning_rate(
-            quadratic_model(),
-            x,
-            y,
-            validation_data=(x, y),
-            batch_size=4,
-            budget=64,
-            seed=0,
-        )
+    result, caught = race_on(curve, monkeypatch)
     assert result.bracket == pytest.approx((1e-7, 10.0))
     rates = np.sort(result.candidates)
     assert rates[0] == pytest.approx(1e-7) and rates[-1] == pytest.approx(10)
