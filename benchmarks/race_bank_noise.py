@@ -14,8 +14,6 @@ the best grid rate, would pass the bank's "within 10%" bar with.
 """
 
 import argparse
-import json
-import math
 import os
 import sys
 import time
@@ -23,6 +21,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import race_bank  # noqa: E402
 import race_bank_settings as bank  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -36,9 +35,7 @@ def summary(grids, out) -> str:
         if not any(n in out for n in split[part]):
             continue
         ratios = [
-            loss / grids[n]["best_loss"]
-            if grids[n]["best_loss"] > 0
-            else (1.0 if loss <= 0 else math.inf)
+            race_bank._over(loss, grids[n]["best_loss"])
             for n in split[part]
             if n in out
             for loss in out[n]["losses"]
@@ -59,12 +56,7 @@ def main():
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    with open(args.grid) as f:
-        grids = json.load(f)
-    out = {}
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            out = json.load(f)
+    grids, out = race_bank._load(args.grid), race_bank._load(args.out)
     split = bank.split()
     for name in split["design"] + split["held_out"] + split["fresh"]:
         if name in out or name not in grids:
@@ -79,9 +71,7 @@ def main():
             "losses": losses,
             "seconds": round(time.perf_counter() - started, 1),
         }
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(out, f, indent=1)
-        os.replace(args.out + ".tmp", args.out)
+        race_bank._dump(args.out, out)
         print(
             f"{name}: {best:.3g} seed 0 {grids[name]['best_loss']:.4g}; "
             + ", ".join(f"seed {s} {v:.4g}" for s, v in zip(SEEDS, losses)),
