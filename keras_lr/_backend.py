@@ -70,6 +70,15 @@ def to_numpy(value) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
+def take(table, index):
+    """`table[index]` for an index already in range: one gather op on
+    TensorFlow (`keras.ops.take` adds the handling of negative indices,
+    several more ops at every step a curve is looked up)."""
+    if is_tensorflow():
+        return tensorflow("keras_lr's curves").gather(table, index)
+    return keras.ops.take(table, index)
+
+
 def require_tensorflow(feature: str, why: str):
     """Raises `BackendError` unless the backend is TensorFlow; returns the
     `tensorflow` module.

@@ -27,10 +27,6 @@ def rate(user_rate, step, curve, multiplier):
     return (value * multiplier.to(torch.float64)).to(torch.float32)
 
 
-def momentum(base, step, curve):
-    """`curve[step - first]` while the curve is active, else `base`."""
-    value = base.to(torch.float32)
-    if curve is None:
-        return value
-    looked_up, active = _lookup(curve, step)
-    return torch.where(active, looked_up, value)
+def momentum(step, curve):
+    """`curve[step - first]` (a momentum table is always in force)."""
+    return _lookup(curve, step)[0]

@@ -7,7 +7,8 @@ optimizer's rate and never replaced:
 ```python
 rate = curve[step - first]  if a curve is set   else  user_rate(step)
 rate = float32(float64(rate) * multiplier)       # one rounding
-momentum = momentum_curve[step - first]  if set  else  user_momentum
+momentum = momentum_curve[step - first]  (the user's momentum before a
+                                           curve, the last one after)
 ```
 
 - `user_rate` is what the model was compiled with: a float (Keras' own
@@ -114,7 +115,7 @@ class RateController:
         self._curve = None
         self._momentum_curve = None
         self._momentum_name = None
-        self._momentum_base = None
+        self._momentum_rest = None
         self._momentum_reference = None
         self._recorder = None
 
@@ -152,7 +153,7 @@ class RateController:
         value = ops.cast(self._user_rate(self._counter), _backend.float64())
         if self._curve is not None:
             curve = ops.cast(self._curve.lookup(step), _backend.float64())
-            value = ops.where(self._curve.active.value, curve, value)
+            value = ops.where(self._curve.active_tensor(), curve, value)
         value = value * self._state.multiplier
         return ops.cast(value, "float32"), step
 
@@ -172,15 +173,17 @@ class RateController:
     def __call__(self):
         momentum = 0.0
         if self._momentum_name is not None:
-            momentum = self._momentum_value()
             if not _momentum.follows_steps():
                 # Keras reads the rate once per update, just before it.
+                momentum = self._momentum_value()
                 _momentum.set_step_value(
                     self.optimizer,
                     self._momentum_name,
                     momentum,
                     self._momentum_reference,
                 )
+            elif self._recorder is not None:
+                momentum = self._momentum_in_graph()
         if self._reads_as_keras_variable():
             return self.learning_rate
         rate, step = self._rate()
@@ -223,6 +226,11 @@ class RateController:
     def current(self) -> float:
         """The rate the next optimizer step will use, as a Python float."""
         self.sync()
+        if self.curve_active:
+            # The traced step's arithmetic on the host: float64 product,
+            # one rounding to float32.
+            value = np.float64(self._curve.value_at(self.step()))
+            return float(np.float32(value * self.multiplier))
         rate, _ = self._rate()
         return float(_host(rate))
 
@@ -314,7 +322,7 @@ class RateController:
             return
         self.sync()
         last = self.current()
-        self._curve.active.assign(False)
+        self._curve.deactivate()
         if keep_last and not self.has_schedule:
             # The factor goes back into the float rate.
             self.learning_rate.assign(last)
@@ -323,7 +331,7 @@ class RateController:
     @property
     def curve_active(self) -> bool:
         self.sync()
-        return self._curve is not None and bool(_host(self._curve.active))
+        return self._curve is not None and self._curve.active
 
     def momentum_name(self, required: bool) -> str | None:
         """`"beta_1"` or `"momentum"`: what `set_momentum_curve` drives."""
@@ -345,11 +353,14 @@ class RateController:
             return
         self.sync()
         last = self.current_momentum()
-        self._momentum_curve.active.assign(False)
         if keep_last:
-            self._momentum_base.assign(last)
-            # The float the config reports follows; the graph reads the
-            # variable, so nothing is traced again.
+            self._momentum_rest = last
+        # No curve drives: the table holds the one value at every step
+        # (one variable fewer for the traced step to read than a flag and
+        # a fallback), so nothing is traced again.
+        self._momentum_curve.set(np.float32([self._momentum_rest]), 0)
+        if keep_last:
+            # The float the config reports follows.
             setattr(
                 self.optimizer,
                 self._momentum_name,
@@ -362,7 +373,9 @@ class RateController:
         if self._momentum_name is None:
             return None
         self.sync()
-        return float(_host(self._momentum_value()))
+        if self._momentum_curve is None:
+            return float(np.float32(self._momentum_rest))
+        return float(self._momentum_curve.value_at(self.step()))
 
     def recorder(self, capacity: int) -> StepRecorder | LastStepRecorder:
         """The recorder every step's rate (and momentum) is written into,
@@ -399,24 +412,30 @@ class RateController:
         if _backend.name() == "torch":
             from keras_lr.control import _torch_ops
 
-            curve = self._momentum_curve
-            curve = None if curve is None else curve.values()
-            step = self._counter.value
-            return _torch_ops.momentum(self._momentum_base.value, step, curve)
-        value = ops.cast(self._momentum_base, "float32")
-        curve = self._momentum_curve
-        if curve is None:
-            return value
+            if self._momentum_curve is None:
+                return np.float32(self._momentum_rest)
+            return _torch_ops.momentum(
+                self._counter.value, self._momentum_curve.values()
+            )
+        if self._momentum_curve is None:
+            return ops.convert_to_tensor(self._momentum_rest, "float32")
+        # The table is always in force for the momentum (see
+        # `clear_momentum_curve`).
         step = ops.cast(self._counter, _backend.int64())
-        return ops.where(curve.active.value, curve.lookup(step), value)
+        return self._momentum_curve.lookup(step)
+
+    def _momentum_in_graph(self):
+        """The momentum tensor the optimizer's update reads: computed once
+        per traced graph and shared (`InGraphValue`), not computed again
+        for the record."""
+        value = getattr(self.optimizer, self._momentum_name, None)
+        if isinstance(value, _momentum.InGraphValue):
+            return value.tensor()
+        return self._momentum_value()
 
     def _install_momentum(self, name: str) -> None:
         start = float(getattr(self.optimizer, name))
-        with self._strategy.scope():
-            self._momentum_base = keras.Variable(
-                start, dtype="float32", trainable=False, name=name
-            )
-        internals.carry_in_train_state(self.optimizer, [self._momentum_base])
+        self._momentum_rest = float(np.float32(start))
         self._momentum_name = name
         self._momentum_reference = start
         setattr(

@@ -21,17 +21,23 @@ def capacity_for(length: int) -> int:
 
 
 class Curve:
-    """A float32 table of values, looked up at `step - first`, clipped."""
+    """A float32 table of values, looked up at `step - first`, clipped.
+
+    Where it starts and whether it drives are one int64 variable,
+    `position = [first, active]`: every variable a traced step reads is
+    one more input to each call of TensorFlow's train function (a few
+    microseconds per step), so a curve costs two, not three.
+    """
 
     def __init__(self, capacity: int, name: str):
         self.table = keras.Variable(
             np.zeros(capacity, "float32"), trainable=False, name=name
         )
-        self.first = keras.Variable(
-            0, dtype=_backend.int64(), trainable=False, name=f"{name}_first"
-        )
-        self.active = keras.Variable(
-            False, dtype="bool", trainable=False, name=f"{name}_active"
+        self.position = keras.Variable(
+            np.zeros(2, "int64"),
+            dtype=_backend.int64(),
+            trainable=False,
+            name=f"{name}_position",
         )
 
     @property
@@ -40,11 +46,20 @@ class Curve:
 
     @property
     def variables(self) -> list:
-        return [self.table, self.first, self.active]
+        return [self.table, self.position]
+
+    @property
+    def active(self) -> bool:
+        """Whether the curve drives (read on the host)."""
+        return bool(_host(self.position)[1])
+
+    def active_tensor(self):
+        return self.position.value[1] > 0
 
     def values(self) -> tuple:
         """The backend tensors of (table, first, active)."""
-        return tuple(v.value for v in self.variables)
+        position = self.position.value
+        return self.table.value, position[0], position[1] > 0
 
     def set(self, values: np.ndarray, first_step: int) -> None:
         table = np.empty(self.capacity, "float32")
@@ -52,12 +67,23 @@ class Curve:
         # Steps past the curve keep its last value.
         table[len(values) :] = values[-1]
         self.table.assign(table)
-        self.first.assign(int(first_step))
-        self.active.assign(True)
+        self.position.assign(np.array([int(first_step), 1], "int64"))
+
+    def deactivate(self) -> None:
+        first = int(_host(self.position)[0])
+        self.position.assign(np.array([first, 0], "int64"))
+
+    def value_at(self, step: int) -> np.float32:
+        """`lookup` on the host, for a step given as a Python int (an
+        eager `lookup` costs milliseconds on TensorFlow)."""
+        first = int(_host(self.position)[0])
+        index = min(max(int(step) - first, 0), self.capacity - 1)
+        return _host(self.table)[index]
 
     def lookup(self, step):
-        index = ops.clip(step - self.first.value, 0, self.capacity - 1)
-        return ops.take(self.table.value, index)
+        position = self.position.value
+        index = ops.clip(step - position[0], 0, self.capacity - 1)
+        return _backend.take(self.table.value, index)
 
 
 class StepRecorder:

@@ -184,6 +184,64 @@ def test_curve_lookup_clips_and_the_factor_applies():
     assert controller.current() == pytest.approx(0.0625)
 
 
+def test_current_rate_and_momentum_are_the_next_steps_exactly():
+    """`current()` and `current_momentum()` compute on the host what the
+    step computes in-graph: equal to the bit, multiplier included."""
+    model = helpers.bias_model(keras.optimizers.SGD(0.1, momentum=0.9))
+    controller = rate_controller(model)
+    rates = np.linspace(0.01, 0.1, 7) / 3
+    controller.set_curve(rates, first_step=0)
+    controller.set_momentum_curve("momentum", np.linspace(0.95, 0.85, 7), 0)
+    controller.multiply(0.7)
+    recorder = controller.recorder(0)
+    x, y = helpers.zeros_data(1)
+    for _ in range(9):  # past the curves' end too
+        expected = controller.current(), controller.current_momentum()
+        model.train_on_batch(x, y)
+        rate, momentum = (float(v) for v in recorder.read(1)[0])
+        assert (rate, momentum) == expected
+    controller.clear_momentum_curve(keep_last=True)
+    assert controller.current_momentum() == pytest.approx(0.85)
+
+
+@pytest.mark.tensorflow_only
+def test_each_curve_is_traced_once_per_step(monkeypatch):
+    """The momentum the optimizer reads for every variable, and again for
+    the per-step record, is one lookup in TensorFlow's traced step, as is
+    the rate: every op there costs at every step. (JAX's compiler merges
+    repeated pure lookups itself.)"""
+    from keras_lr.control.tables import Curve
+
+    lookups = []
+    plain_lookup = Curve.lookup
+
+    def counted(curve, step):
+        lookups.append(curve)
+        return plain_lookup(curve, step)
+
+    monkeypatch.setattr(Curve, "lookup", counted)
+    counter = Counting()
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), loss=counter)
+    x = np.zeros((STEPS * helpers.BATCH, 3), "float32")
+    y = np.zeros((STEPS * helpers.BATCH, 1), "float32")
+    model.fit(
+        x,
+        y,
+        batch_size=helpers.BATCH,
+        verbose=0,
+        callbacks=[
+            keras_lr.callbacks.CyclicLR(0.01, 0.1, 3),
+            keras_lr.callbacks.LearningRateLogger(),
+        ],
+    )
+    assert counter.calls >= 1
+    assert len(lookups) == 2 * counter.calls
+    assert len(set(map(id, lookups))) == 2
+
+
 def test_keras_callbacks_still_set_a_float_rate():
     """Keras' own plateau callback and scheduler go through the setter."""
     model = helpers.bias_model(keras.optimizers.SGD(0.1))
