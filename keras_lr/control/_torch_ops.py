@@ -11,22 +11,11 @@ device, with no host read.
 import torch
 
 
-def _lookup(curve, step):
-    table, first, active = curve
-    index = torch.clamp(step - first, 0, table.shape[0] - 1)
-    return table[index], active
+def lookup(table, first: int, step):
+    """`table[clip(step - first)]`, on the table's device."""
+    return table[torch.clamp(step - first, 0, table.shape[0] - 1)]
 
 
-def rate(user_rate, step, curve, multiplier):
-    """`float32(float64(curve[step - first] or user_rate) * multiplier)`;
-    `curve` is `(table, first, active)` or `None`."""
-    value = user_rate.to(torch.float64)
-    if curve is not None:
-        looked_up, active = _lookup(curve, step)
-        value = torch.where(active, looked_up.to(torch.float64), value)
-    return (value * multiplier.to(torch.float64)).to(torch.float32)
-
-
-def momentum(step, curve):
-    """`curve[step - first]` (a momentum table is always in force)."""
-    return _lookup(curve, step)[0]
+def rate(value, multiplier):
+    """`float32(float64(value) * multiplier)`; `multiplier` is float64."""
+    return (value.to(torch.float64) * multiplier).to(torch.float32)

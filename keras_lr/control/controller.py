@@ -145,11 +145,16 @@ class RateController:
         if _backend.name() == "torch":
             from keras_lr.control import _torch_ops
 
+            # The step runs eagerly: which value drives is chosen here,
+            # from the curve's host-side flag.
             step = self._counter.value
-            user = self._user_rate(self._counter)
-            curve = None if self._curve is None else self._curve.values()
+            if self.curve_active:
+                curve = self._curve
+                value = _torch_ops.lookup(curve.table.value, curve.first, step)
+            else:
+                value = self._user_rate(self._counter)
             multiplier = self._state.multiplier.value
-            return _torch_ops.rate(user, step, curve, multiplier), step
+            return _torch_ops.rate(value, multiplier), step
         value = ops.cast(self._user_rate(self._counter), _backend.float64())
         if self._curve is not None:
             curve = ops.cast(self._curve.lookup(step), _backend.float64())
@@ -414,8 +419,9 @@ class RateController:
 
             if self._momentum_curve is None:
                 return np.float32(self._momentum_rest)
-            return _torch_ops.momentum(
-                self._counter.value, self._momentum_curve.values()
+            curve = self._momentum_curve
+            return _torch_ops.lookup(
+                curve.table.value, curve.first, self._counter.value
             )
         if self._momentum_curve is None:
             return ops.convert_to_tensor(self._momentum_rest, "float32")

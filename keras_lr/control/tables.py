@@ -26,7 +26,10 @@ class Curve:
     Where it starts and whether it drives are one int64 variable,
     `position = [first, active]`: every variable a traced step reads is
     one more input to each call of TensorFlow's train function (a few
-    microseconds per step), so a curve costs two, not three.
+    microseconds per step), so a curve costs two, not three. Only `set`
+    and `deactivate` change them, and they keep both on the host as well
+    (`first`, `active`), so no host read is needed to know them (on
+    PyTorch, whose step runs eagerly, the rate is chosen in Python).
     """
 
     def __init__(self, capacity: int, name: str):
@@ -39,6 +42,8 @@ class Curve:
             trainable=False,
             name=f"{name}_position",
         )
+        self.first = 0
+        self._active = False
 
     @property
     def capacity(self) -> int:
@@ -50,16 +55,11 @@ class Curve:
 
     @property
     def active(self) -> bool:
-        """Whether the curve drives (read on the host)."""
-        return bool(_host(self.position)[1])
+        """Whether the curve drives."""
+        return self._active
 
     def active_tensor(self):
         return self.position.value[1] > 0
-
-    def values(self) -> tuple:
-        """The backend tensors of (table, first, active)."""
-        position = self.position.value
-        return self.table.value, position[0], position[1] > 0
 
     def set(self, values: np.ndarray, first_step: int) -> None:
         table = np.empty(self.capacity, "float32")
@@ -67,17 +67,17 @@ class Curve:
         # Steps past the curve keep its last value.
         table[len(values) :] = values[-1]
         self.table.assign(table)
-        self.position.assign(np.array([int(first_step), 1], "int64"))
+        self.first, self._active = int(first_step), True
+        self.position.assign(np.array([self.first, 1], "int64"))
 
     def deactivate(self) -> None:
-        first = int(_host(self.position)[0])
-        self.position.assign(np.array([first, 0], "int64"))
+        self._active = False
+        self.position.assign(np.array([self.first, 0], "int64"))
 
     def value_at(self, step: int) -> np.float32:
         """`lookup` on the host, for a step given as a Python int (an
         eager `lookup` costs milliseconds on TensorFlow)."""
-        first = int(_host(self.position)[0])
-        index = min(max(int(step) - first, 0), self.capacity - 1)
+        index = min(max(int(step) - self.first, 0), self.capacity - 1)
         return _host(self.table)[index]
 
     def lookup(self, step):
