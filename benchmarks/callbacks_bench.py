@@ -1,26 +1,33 @@
-"""Cost of keras_lr's LR callbacks against the same `fit` with none.
+"""Cost of keras_lr's LR callbacks against the same training with none.
 
-Every configuration trains the same small MLP; configurations run
-interleaved (round robin) in one process, so drift of the machine hits
-all of them alike. The figure is the median steady-state epoch time
-(the first epoch of every `fit`, which traces the train function, is
-left out), divided by that of `fit` with no callback.
+Three measurements, in one process, on a small MLP (2-core CPU box):
 
-Usage (2-core CPU box, about 4 minutes):
+1. Step level (`step_level`): the per-step cost of the callbacks' in-graph
+   part. Each configuration gets a pair of runners that differ only in
+   it, stepped block by block in alternation, and the figure is the
+   median of the paired CPU-time ratios with a bootstrap interval; a
+   control pair doing the same work on both sides ("none (again)") reads
+   the noise of the measurement.
+2. Epoch hooks (`epoch_hooks`): CPU time of the callbacks' epoch-begin
+   and epoch-end work inside a real `fit`, per epoch (the step level
+   leaves it out).
+3. Whole `fit` calls (unless --skip-fit): configurations interleaved
+   (round robin, shuffled every round) so that drift of the machine hits
+   all of them alike; the first epoch of every `fit` (the trace) is left
+   out. Ratios for the median and the fastest epoch, the process CPU
+   time per epoch, and the median over rounds of the CPU-time ratio to
+   the no-callback `fit` of the same round (paired). On a shared box one
+   epoch varies by 10 to 20%, so this part cannot resolve a few percent;
+   the step level can.
 
-    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/callbacks_bench.py
+Usage (about 5 minutes):
+
+    PYTHONPATH=$PWD python benchmarks/callbacks_bench.py \
+        --only "CyclicLR,OneCycleLR,ReduceLROnPlateau (control)"
 
 Any Keras backend: set KERAS_BACKEND (tensorflow, jax, torch) before the
-command. On TensorFlow it first measures the per-step cost alone (step
-level, see `step_level`), then whole `fit` calls; on the other backends
-whole `fit` calls only. Options: --rounds, --epochs, --steps,
---batch-size, --width, --steps-per-execution, --threads, --blocks,
---block, --only, --skip-fit. Ratios are printed for the median and
-for the fastest epoch (the least disturbed by other load), for the
-process CPU time per epoch (the work done, whatever else runs on the
-machine), and as the median over rounds of the CPU-time ratio to the
-no-callback run of the same round (paired). The order of the
-configurations is shuffled every round.
+command. Options: --rounds, --epochs, --steps, --batch-size, --width,
+--steps-per-execution, --threads, --blocks, --block, --only, --skip-fit.
 """
 
 import argparse
@@ -134,62 +141,172 @@ def build_model(args):
     return model
 
 
-def step_level(args, x, y) -> None:
-    """CPU time per optimizer step, configurations alternating every block.
+def _install(callbacks, model, args) -> None:
+    """What `fit` does before the first step: the callbacks' in-graph
+    parts (curves, momentum) go in."""
+    for callback in callbacks:
+        callback.set_model(model)
+        callback.set_params(
+            {"epochs": args.epochs, "steps": args.steps, "verbose": 0}
+        )
+        callback.on_train_begin()
+        callback.on_epoch_begin(0)
 
-    The callbacks' `on_train_begin` installs their in-graph parts, then
-    the compiled train functions of all configurations are called in
-    turn, `--block` steps each, many times: bursts of other load hit all
-    of them alike. This isolates the per-step cost (the epoch-end work of
-    the callbacks is not in it).
-    """
+
+def _tensorflow_pair(make_callbacks, args, x, y):
+    """One model, one data iterator and two compiled train functions: the
+    one traced before the callbacks went in (a constant-rate step) and the
+    one after. Both step the same variables on the same data path."""
     import tensorflow as tf
 
+    model = build_model(args)
+    model.fit(x[:64], y[:64], batch_size=64, verbose=0)  # builds all
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    iterator = iter(data.batch(args.batch_size).repeat())
+    model.make_train_function(force=True)
+    plain = model.train_function
+    _install(make_callbacks(), model, args)
+    model.make_train_function(force=True)
+    driven = model.train_function
+    calls = max(1, args.block // args.steps_per_execution)
+
+    def runner(function):
+        def run():
+            for _ in range(calls):
+                logs = function(iterator)
+            float(logs["loss"])  # wait for the last step
+
+        return run
+
+    return runner(plain), runner(driven)
+
+
+def _batch_pair(make_callbacks, args, x, y):
+    """Two identical models, the second with the callbacks in, stepped by
+    `train_on_batch` on the same batches (JAX and PyTorch, whose compiled
+    step cannot be kept from before the callbacks went in)."""
+    batches = [
+        (x[i : i + args.batch_size], y[i : i + args.batch_size])
+        for i in range(0, len(x), args.batch_size)
+    ]
+
+    def side(callbacks):
+        model = build_model(args)
+        model.fit(x[:64], y[:64], batch_size=64, verbose=0)
+        _install(callbacks, model, args)
+        position = [0]
+
+        def run():
+            for _ in range(args.block):
+                xb, yb = batches[position[0] % len(batches)]
+                position[0] += 1
+                loss = model.train_on_batch(xb, yb)
+            float(np.asarray(loss).ravel()[0])
+
+        return run
+
+    return side([]), side(make_callbacks())
+
+
+def step_level(args, x, y) -> None:
+    """Per-step CPU cost of each configuration, paired block by block.
+
+    Each configuration gets a pair of runners that differ only in the
+    callbacks' in-graph part (`_tensorflow_pair`, `_batch_pair`); the two
+    run `--block` steps each, one after the other (which goes first
+    alternates), `--blocks` times, configurations shuffled every round. The
+    figure is the median over blocks of the CPU-time ratio of the two
+    sides of a block, with a 95% bootstrap interval of that median. The
+    control `none (again)` pairs two runners doing the same work: its
+    ratio and interval show the measurement's own noise. The callbacks'
+    epoch-end work is not in this figure (`epoch_hooks` times it).
+    """
+    pair = (
+        _tensorflow_pair
+        if keras.backend.backend() == "tensorflow"
+        else _batch_pair
+    )
     configs = {
         name: make
         for name, make in configurations(args.steps, args.only).items()
         if not name.startswith(("batch-hook", "ReduceLROnPlateau"))
     }
-    functions = {}
+    configs["none (again)"] = configs.pop("none")
+    runners = {}
     for name, make_callbacks in configs.items():
-        model = build_model(args)
-        model.fit(x[:64], y[:64], batch_size=64, verbose=0)  # builds all
-        for callback in make_callbacks():
-            callback.set_model(model)
-            callback.set_params(
-                {"epochs": args.epochs, "steps": args.steps, "verbose": 0}
-            )
-            callback.on_train_begin()
-            callback.on_epoch_begin(0)
-        data = tf.data.Dataset.from_tensor_slices((x, y))
-        iterator = iter(data.batch(args.batch_size).repeat())
-        function = model.make_train_function()
-        for _ in range(20):  # warm up
-            function(iterator)
-        functions[name] = (function, iterator)
-    per_step = {name: [] for name in configs}
+        plain, driven = pair(make_callbacks, args, x, y)
+        for _ in range(2):  # warm up both
+            plain()
+            driven()
+        runners[name] = (plain, driven)
+    ratios = {name: [] for name in configs}
     order = list(configs)
     shuffler = np.random.default_rng(2)
-    calls = max(1, args.block // args.steps_per_execution)
-    for _ in range(args.blocks):
+    for block in range(args.blocks):
         shuffler.shuffle(order)
         for name in order:
-            function, iterator = functions[name]
-            start = time.process_time()
-            for _ in range(calls):
-                logs = function(iterator)
-            float(logs["loss"])  # wait for the last step
-            elapsed = time.process_time() - start
-            per_step[name].append(elapsed / (calls * args.steps_per_execution))
-    base = statistics.median(per_step["none"])
+            plain, driven = runners[name]
+            sides = (plain, driven) if block % 2 == 0 else (driven, plain)
+            times = {}
+            for side in sides:
+                start = time.process_time()
+                side()
+                times[side] = time.process_time() - start
+            ratios[name].append(times[driven] / times[plain])
     print(
-        f"\nstep level: {args.blocks} alternating blocks of {args.block} "
-        "steps per configuration"
+        f"\nstep level ({keras.backend.backend()}): {args.blocks} blocks of "
+        f"{args.block} steps per side, paired"
     )
-    print(f"{'configuration':<28}{'CPU us/step':>13}{'ratio':>8}")
-    for name, times in per_step.items():
-        median = statistics.median(times)
-        print(f"{name:<28}{median * 1e6:>13.1f}{median / base:>8.3f}")
+    print(f"{'configuration':<28}{'paired ratio':>13}{'95% interval':>18}")
+    resampler = np.random.default_rng(3)
+    for name, values in ratios.items():
+        values = np.asarray(values)
+        draws = resampler.integers(0, len(values), (2000, len(values)))
+        medians = np.median(values[draws], axis=1)
+        low, high = np.percentile(medians, [2.5, 97.5])
+        print(
+            f"{name:<28}{np.median(values):>13.3f}"
+            f"{f'{low:.3f} - {high:.3f}':>18}"
+        )
+    sys.stdout.flush()
+
+
+def _timed(method, spent: list):
+    def call(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent[0] += time.process_time() - start
+
+    return call
+
+
+def epoch_hooks(args, x, y) -> None:
+    """CPU time of the callbacks' epoch hooks in a real `fit` (what the
+    step level leaves out), per epoch."""
+    configs = configurations(args.steps, args.only)
+    print(f"\n{'epoch hooks':<28}{'CPU ms/epoch':>13}")
+    epochs = 6
+    for name, make_callbacks in configs.items():
+        if name == "none" or name.startswith("batch-hook"):
+            continue
+        model = build_model(args)
+        callbacks = make_callbacks()
+        spent = [0.0]
+        for callback in callbacks:
+            for hook in ("on_epoch_begin", "on_epoch_end"):
+                setattr(callback, hook, _timed(getattr(callback, hook), spent))
+        model.fit(
+            x[: 4 * args.batch_size],
+            y[: 4 * args.batch_size],
+            batch_size=args.batch_size,
+            epochs=epochs,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        print(f"{name:<28}{spent[0] / epochs * 1e3:>13.2f}")
+    sys.stdout.flush()
 
 
 def main(argv=None) -> None:
@@ -237,8 +354,8 @@ def main(argv=None) -> None:
     n = args.steps * args.batch_size
     x = rng.normal(size=(n, 64)).astype("float32")
     y = rng.integers(0, 10, size=n)
-    if backend == "tensorflow":
-        step_level(args, x, y)
+    step_level(args, x, y)
+    epoch_hooks(args, x, y)
     if args.skip_fit:
         return
     configs = configurations(args.steps, args.only)

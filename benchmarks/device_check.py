@@ -61,6 +61,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="folder for the report")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--blocks", type=int, default=40)
+    parser.add_argument("--block", type=int, default=50)
+    parser.add_argument(
+        "--tests",
+        type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
+        default=TESTS,
+        help="comma-separated test files or folders (default: the "
+        "schedules', controller's and callbacks')",
+    )
     parser.add_argument("--timeout", type=int, default=900)
     args = parser.parse_args(argv)
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=ROOT)
@@ -79,7 +88,17 @@ def main(argv=None) -> int:
     )
     report.append("$ device\n" + out.strip())
 
-    tests = [sys.executable, "-m", "pytest", "-q", "-m", "portable", *TESTS]
+    tests = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "portable",
+        *args.tests,
+    ]
     code_tests, out, seconds = _run(tests, env, args.timeout)
     summary = [line for line in out.splitlines() if line.strip()][-15:]
     report.append(
@@ -94,6 +113,10 @@ def main(argv=None) -> int:
         str(args.rounds),
         "--steps",
         str(args.steps),
+        "--blocks",
+        str(args.blocks),
+        "--block",
+        str(args.block),
     ]
     code_bench, out, seconds = _run(bench, env, args.timeout)
     report.append(
