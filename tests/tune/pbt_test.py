@@ -80,10 +80,10 @@ def _kill_once(mode: str, folder: str):
     """A callback that SIGKILLs its process at `KILL_AT`, once per `mode`
     (the marker `killed-<mode>` in `folder` records the process id).
 
-    `"after_registration"` first waits until Ray has registered the
-    trial's epoch-2 checkpoint (`_rendezvous`'s `registered-` file);
-    `"before_registration"` kills at once, while `_rendezvous` holds the
-    driver on the epoch-2 result, before Ray registers its checkpoint.
+    It kills once `_rendezvous` has written, on Ray's driver, that Ray
+    registered the trial's epoch-2 checkpoint (`"after_registration"`)
+    or that the driver holds the trial's epoch-2 result, not registered
+    yet (`"before_registration"`).
     """
     import keras
     import ray.tune
@@ -96,14 +96,11 @@ def _kill_once(mode: str, folder: str):
             marker = os.path.join(folder, f"killed-{mode}")
             if (self._epoch, batch) != KILL_AT or os.path.exists(marker):
                 return
-            if mode == "after_registration":
-                trial = ray.tune.get_context().get_trial_id()
-                registered = os.path.join(folder, f"registered-{trial}-2")
-                if not _wait_for(lambda: os.path.exists(registered)):
-                    raise RuntimeError(
-                        f"Ray registered no epoch-2 checkpoint of trial "
-                        f"{trial} in {PATIENCE_S} s"
-                    )
+            trial = ray.tune.get_context().get_trial_id()
+            event = "registered" if mode == "after_registration" else "held"
+            ready = os.path.join(folder, f"{event}-{trial}-2")
+            if not _wait_for(lambda: os.path.exists(ready)):
+                raise RuntimeError(f"No {ready} after {PATIENCE_S} s")
             handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             os.write(handle, str(os.getpid()).encode())
             os.close(handle)
@@ -120,23 +117,25 @@ def _rendezvous(folder: str):
     that came with it, which it registers (`on_checkpoint` runs just
     before) and a restart restores from. The callback writes
     `registered-<trial>-<epoch>` at each registration (the driver's loop
-    handles a trial's death only after the registration), and holds the
-    epoch-2 result of the `"before_registration"` trial until that trial
-    has died, then writes `held`: whether it did.
+    handles a trial's death only after the registration). On the epoch-2
+    result of the `"before_registration"` trial it writes
+    `held-<trial>-2` and holds the driver until that trial has died, then
+    writes `held`: whether it did.
     """
     from ray import tune
 
-    class Rendezvous(tune.Callback):
-        def __init__(self):
-            self.held = set()
+    def touch(name: str) -> None:
+        with open(os.path.join(folder, name), "w"):
+            pass
 
+    class Rendezvous(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             kill = trial.config["kill"]
             if kill != "before_registration" or result.get("epoch") != 2:
                 return
-            if trial.trial_id in self.held:
-                return
-            self.held.add(trial.trial_id)
+            if os.path.exists(os.path.join(folder, "held")):
+                return  # Epoch 2 again, after the restart.
+            touch(f"held-{trial.trial_id}-2")
             marker = os.path.join(folder, f"killed-{kill}")
             killed = _wait_for(lambda: _killed(marker))
             with open(os.path.join(folder, "held"), "w") as file:
@@ -145,9 +144,7 @@ def _rendezvous(folder: str):
         def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
             with open(os.path.join(checkpoint.path, "keras_lr_tune.json")) as f:
                 epoch = json.load(f)["epoch"]
-            name = f"registered-{trial.trial_id}-{epoch}"
-            with open(os.path.join(folder, name), "w"):
-                pass
+            touch(f"registered-{trial.trial_id}-{epoch}")
 
     return Rendezvous()
 
@@ -462,7 +459,7 @@ def test_sigkilled_trial_resumes_from_its_last_checkpoint(ray_local, tmp_path):
     # `training_iteration` goes back, and `restored_from_epoch` is 1.
     before = by_kill["before_registration"]
     # (A trial that waited for its report before training on could not
-    # kill itself while Ray holds the result.)
+    # reach the kill while Ray holds the result.)
     assert (tmp_path / "held").read_text() == "killed"
     history = before["history"]
     assert [r["epoch"] for r in history] == [1, 2, 2, 3, 4]
