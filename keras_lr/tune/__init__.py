@@ -7,7 +7,11 @@ every keras_lr callback and loader), and restores a trial from
 `ray.tune.get_checkpoint()` at its start. A trial that Ray's
 `PopulationBasedTraining` moves onto another trial's checkpoint goes on
 from that trial's exact state, with the explored rate applied as the rate
-controller's multiplier (over any schedule).
+controller's multiplier (over any schedule). A trial that dies and
+that Ray restarts goes on exactly from the last checkpoint Ray
+registered; an epoch whose result Ray had logged without registering
+its checkpoint yet is trained and reported again from the same state
+(see `ReportAndCheckpoint`).
 
 Ray is an optional dependency: `pip install "keras-lr[tune]"`.
 """

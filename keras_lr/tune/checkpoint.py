@@ -126,8 +126,8 @@ def restore_trial(backup_dir) -> TrialCheckpoint | None:
 
     `ReportAndCheckpoint` calls it in `set_model` (unless given
     `restore=False`, for a Tune function that calls it itself before
-    `fit`). After a failure Ray hands a trial its own last checkpoint;
-    after a PBT exploit, the donor's.
+    `fit`). After a failure Ray hands a trial its own last registered
+    checkpoint; after a PBT exploit, the donor's.
 
     Args:
         backup_dir: A string, the folder `BackupAndRestore` restores from.

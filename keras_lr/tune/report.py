@@ -54,6 +54,20 @@ class ReportAndCheckpoint(BackupAndRestore):
     Tune stops or pauses the trial, Ray's `SystemExit`), so a trial that
     Tune stops trains at most one epoch more, whose report is dropped.
 
+    A trial that dies (SIGKILL, a lost node) and that Ray restarts goes
+    on from the last checkpoint Ray registered, in the state it was taken
+    in. Ray registers a checkpoint after its result: the driver logs the
+    result, then fetches the checkpoint from the trial in a second round
+    trip, while the next epoch trains. A death in between restarts the
+    trial from the checkpoint before, as it would a Tune function that
+    reports without a thread (blocked in `report` meanwhile): that epoch
+    is trained and reported again from the same state, and the history
+    says so, Ray's `training_iteration` going back to the restored
+    checkpoint's and `restored_from_epoch` set to its epoch. With
+    `checkpoint_frequency=1` at most the epoch in progress and the one
+    before are trained again; each epoch's last report is the one the
+    trial went on from.
+
     Besides the logs, each report holds `epoch` (epochs completed),
     `iterations`, `learning_rate` (the rate of the next step),
     `lr_multiplier`, and what this `fit` started from:

@@ -1,4 +1,4 @@
-"""PBT and a SIGKILLed trial on Ray Tune, run for real (Ray local, 2 CPUs).
+"""PBT and SIGKILLed trials on Ray Tune, run for real (Ray local, 2 CPUs).
 
 Both runs train a digits MLP (64-64-10; 1,347 digits, 43 steps an epoch
 at batch 32; 450 to validate) under Adam with one epoch of linear warmup
@@ -13,6 +13,7 @@ import math
 import os
 import random
 import signal
+import time
 
 import keras
 import pytest
@@ -20,10 +21,7 @@ import pytest
 from tests.repository import ROOT
 
 # Under JAX and PyTorch the Ray searches run with `-m slow` only (each
-# takes one to two minutes on a busy 2-core machine). The SIGKILL search
-# runs on TensorFlow only: under JAX its kill once landed before Ray had
-# the epoch-2 checkpoint that the reporting thread was handing over, so
-# the trial resumed from epoch 1 (not investigated further).
+# takes one to two minutes on a busy 2-core machine).
 slow_elsewhere = (
     (lambda test: test)
     if keras.backend.backend() == "tensorflow"
@@ -46,26 +44,109 @@ def closed_form(step: int, peak: float, epochs: int = EPOCHS) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
-def _kill_once(epoch_at: int, batch_at: int, marker: str):
-    """A callback that SIGKILLs its process at (epoch, batch), 0-based,
-    the first time any trial gets there (`marker` records it)."""
+# Where the killed trials kill themselves: batch 10 of epoch 3 (0-based),
+# while `ReportAndCheckpoint`'s thread hands epoch 2's report over.
+KILL_AT = (2, 10)
+# Bound on each wait for the other side of a kill: a broken run fails
+# after it instead of hanging.
+PATIENCE_S = 120.0
+
+
+def _wait_for(condition) -> bool:
+    """Polls `condition` until it holds (True) or `PATIENCE_S` passes."""
+    deadline = time.monotonic() + PATIENCE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _killed(marker: str) -> bool:
+    """Whether the process whose id `marker` holds has died."""
+    try:
+        with open(marker) as file:
+            pid = int(file.read())
+    except (OSError, ValueError):  # Not there yet, or the id not written.
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _kill_once(mode: str, folder: str):
+    """A callback that SIGKILLs its process at `KILL_AT`, once per `mode`
+    (the marker `killed-<mode>` in `folder` records the process id).
+
+    It kills once `_rendezvous` has written, on Ray's driver, that Ray
+    registered the trial's epoch-2 checkpoint (`"after_registration"`)
+    or that the driver holds the trial's epoch-2 result, not registered
+    yet (`"before_registration"`).
+    """
     import keras
+    import ray.tune
 
     class KillOnce(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
-            if (self._epoch, batch) != (epoch_at, batch_at):
+            marker = os.path.join(folder, f"killed-{mode}")
+            if (self._epoch, batch) != KILL_AT or os.path.exists(marker):
                 return
-            try:
-                handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                return
+            trial = ray.tune.get_context().get_trial_id()
+            event = "registered" if mode == "after_registration" else "held"
+            ready = os.path.join(folder, f"{event}-{trial}-2")
+            if not _wait_for(lambda: os.path.exists(ready)):
+                raise RuntimeError(f"No {ready} after {PATIENCE_S} s")
+            handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(handle, str(os.getpid()).encode())
             os.close(handle)
             os.kill(os.getpid(), signal.SIGKILL)
 
     return KillOnce()
+
+
+def _rendezvous(folder: str):
+    """A Tune callback on the driver, the other side of `_kill_once`.
+
+    Ray's driver logs a trial's result (`on_trial_result`) and only then
+    asks the trial, in a second call (its `save`), for the checkpoint
+    that came with it, which it registers (`on_checkpoint` runs just
+    before) and a restart restores from. The callback writes
+    `registered-<trial>-<epoch>` at each registration (the driver's loop
+    handles a trial's death only after the registration). On the epoch-2
+    result of the `"before_registration"` trial it writes
+    `held-<trial>-2` and holds the driver until that trial has died, then
+    writes `held`: whether it did.
+    """
+    from ray import tune
+
+    def touch(name: str) -> None:
+        with open(os.path.join(folder, name), "w"):
+            pass
+
+    class Rendezvous(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            kill = trial.config["kill"]
+            if kill != "before_registration" or result.get("epoch") != 2:
+                return
+            if os.path.exists(os.path.join(folder, "held")):
+                return  # Epoch 2 again, after the restart.
+            touch(f"held-{trial.trial_id}-2")
+            marker = os.path.join(folder, f"killed-{kill}")
+            killed = _wait_for(lambda: _killed(marker))
+            with open(os.path.join(folder, "held"), "w") as file:
+                file.write("killed" if killed else "not killed")
+
+        def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+            with open(os.path.join(checkpoint.path, "keras_lr_tune.json")) as f:
+                epoch = json.load(f)["epoch"]
+            touch(f"registered-{trial.trial_id}-{epoch}")
+
+    return Rendezvous()
 
 
 def train(config: dict) -> None:
@@ -111,8 +192,8 @@ def train(config: dict) -> None:
             monitor="val_loss", factor=0.5, patience=1
         ),
     ]
-    if config["kill_at"]:
-        callbacks.append(_kill_once(*config["kill_at"], config["marker"]))
+    if config["kill"]:
+        callbacks.append(_kill_once(config["kill"], config["folder"]))
     callbacks.append(keras_lr.tune.ReportAndCheckpoint(config))
     if keras.backend.backend() == "tensorflow":
         data = dict(
@@ -172,6 +253,7 @@ def _trial(result) -> dict:
     ).to_dict("records")
     return {
         "trial_id": rows[0]["trial_id"],
+        "kill": result.config["kill"],
         "path": result.path,
         "error": None if result.error is None else str(result.error),
         "history": rows,
@@ -179,16 +261,17 @@ def _trial(result) -> dict:
 
 
 def search(
-    storage, rates, scheduler=None, kill_at=None, max_failures=0
+    storage, rates, scheduler=None, kills=("",), max_failures=0
 ) -> list[dict]:
-    """One trial per rate, under `scheduler` (Ray's FIFO if None)."""
+    """One trial per rate and `kills` mode (`""`: not killed; see
+    `_kill_once`), under `scheduler` (Ray's FIFO if None)."""
     from ray import tune
 
     config = {
         "learning_rate": tune.grid_search([float(r) for r in rates]),
         "seed": 0,
-        "kill_at": kill_at,
-        "marker": os.path.join(storage, "killed"),
+        "kill": tune.grid_search(list(kills)),
+        "folder": str(storage),
     }
     tuner = tune.Tuner(
         tune.with_resources(train, {"cpu": 1}),
@@ -200,6 +283,7 @@ def search(
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             verbose=0,
+            callbacks=[_rendezvous(str(storage))] if any(kills) else None,
         ),
     )
     return [_trial(result) for result in tuner.fit()]
@@ -331,28 +415,63 @@ def test_exploit_continues_from_the_donors_exact_state(ray_local, tmp_path):
     )
 
 
+@pytest.mark.portable
+@slow_elsewhere
 def test_sigkilled_trial_resumes_from_its_last_checkpoint(ray_local, tmp_path):
-    # Two identical trials; the first to reach batch 10 of epoch 3 kills
-    # its own process with SIGKILL. Ray restarts it from its epoch-2
-    # checkpoint; it must end exactly as its twin that was never killed.
-    trials = search(tmp_path, [0.01, 0.01], kill_at=[2, 10], max_failures=1)
-    assert (tmp_path / "killed").exists()
-    assert [t["error"] for t in trials] == [None, None]
-    restarted = [
-        t for t in trials if any(r["restored_from_trial"] for r in t["history"])
-    ]
-    assert len(restarted) == 1
-    killed = restarted[0]
-    twin = next(t for t in trials if t is not killed)
-    for each in trials:
-        assert [r["epoch"] for r in each["history"]] == [1, 2, 3, 4]
-    resumed = [r for r in killed["history"] if r["restored_from_epoch"] == 2]
-    assert [r["epoch"] for r in resumed] == [3, 4]
-    assert all(r["restored_from_trial"] == killed["trial_id"] for r in resumed)
-    assert resumed[0]["start_iterations"] == 2 * STEPS
-    for key in ("loss", "val_loss", "val_accuracy", "learning_rate"):
-        assert [r[key] for r in killed["history"]] == [
-            r[key] for r in twin["history"]
-        ], key
-    final = _checkpoints(killed)[4]["state"]["callbacks"]
-    assert final == _checkpoints(twin)[4]["state"]["callbacks"]
+    # Three identical trials. Two kill their own process with SIGKILL at
+    # batch 10 of epoch 3, while epoch 2's report is in flight: one once
+    # Ray has registered epoch 2's checkpoint, the other while Ray holds
+    # epoch 2's result and has not yet. Ray restarts each from the last
+    # checkpoint it registered; both must end exactly as the third trial,
+    # never killed.
+    trials = search(
+        tmp_path,
+        [0.01],
+        kills=["", "after_registration", "before_registration"],
+        max_failures=1,
+    )
+    assert [t["error"] for t in trials] == [None, None, None]
+    by_kill = {t["kill"]: t for t in trials}
+    twin = by_kill[""]
+    assert [r["epoch"] for r in twin["history"]] == [1, 2, 3, 4]
+    assert {r["restored_from_trial"] for r in twin["history"]} == {""}
+    keys = ("loss", "val_loss", "val_accuracy", "learning_rate", "iterations")
+    expected = {key: [r[key] for r in twin["history"]] for key in keys}
+    final = _checkpoints(twin)[4]["state"]["callbacks"]
+
+    # Killed after the registration: resumed from epoch 2.
+    after = by_kill["after_registration"]
+    assert (tmp_path / "killed-after_registration").exists()
+    history = after["history"]
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert [r["restored_from_epoch"] for r in history] == [-1, -1, 2, 2]
+    assert {r["restored_from_trial"] for r in history[2:]} == {
+        after["trial_id"]
+    }
+    assert history[2]["start_iterations"] == 2 * STEPS
+    for key in keys:
+        assert [r[key] for r in history] == expected[key], key
+    assert _checkpoints(after)[4]["state"]["callbacks"] == final
+
+    # Killed before it: Ray had logged epoch 2's result, with the name of
+    # its checkpoint folder, and restarted the trial from epoch 1. Epoch 2
+    # is trained again to the same numbers, and the history says so: Ray's
+    # `training_iteration` goes back, and `restored_from_epoch` is 1.
+    before = by_kill["before_registration"]
+    # (A trial that waited for its report before training on could not
+    # reach the kill while Ray holds the result.)
+    assert (tmp_path / "held").read_text() == "killed"
+    history = before["history"]
+    assert [r["epoch"] for r in history] == [1, 2, 2, 3, 4]
+    assert [r["training_iteration"] for r in history] == [1, 2, 2, 3, 4]
+    assert history[1]["checkpoint_dir_name"] != ""
+    assert [r["restored_from_epoch"] for r in history] == [-1, -1, 1, 1, 1]
+    assert {r["restored_from_trial"] for r in history[2:]} == {
+        before["trial_id"]
+    }
+    assert history[2]["start_iterations"] == STEPS
+    last = {r["epoch"]: r for r in history}  # Each epoch's last report.
+    for key in keys:
+        assert history[2][key] == history[1][key], key
+        assert [last[e][key] for e in (1, 2, 3, 4)] == expected[key], key
+    assert _checkpoints(before)[4]["state"]["callbacks"] == final
