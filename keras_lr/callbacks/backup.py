@@ -41,17 +41,19 @@ class BackupAndRestore(_stateful.StateSaver):
     and the rate controller's factor: plateau cuts, the batch-size
     hybrid's decay) and,
     after an interruption, makes the same `fit` call resume from the last
-    backup. On PyTorch it also saves torch's global random generators
-    (CPU and CUDA), from which Keras' unseeded layers (`Dropout(seed=None)`)
-    and `fit`'s data loading draw there, and puts them back where the
-    interrupted run was: before the resumed epoch for a backup made at an
-    epoch's end, just before the first resumed step for one made within
-    an epoch. Unlike it, it also saves the state of every
+    backup. Unlike it, it also saves the state of every
     keras_lr callback in the same `fit` (plateau counters and best value,
     cycle position, current batch size, logged rates...), so the resumed run
     follows the same learning-rate, momentum and batch-size trajectory as an
     uninterrupted one. Add this one callback, after the keras_lr callbacks
     (it says so if it is not); they are found through the model.
+
+    On PyTorch, Keras' unseeded layers (`Dropout(seed=None)`) and `fit`'s
+    data iterators draw from torch's global random generators, not from a
+    variable of the model: each backup holds those too (CPU and CUDA), and
+    they are put back where the interrupted run was, before the resumed
+    epoch for a backup made at an epoch's end, at the first resumed step
+    for one made within an epoch.
 
     Every backup is written atomically: the variables' values go to a new
     `.npz` file (by position: a restore checks their count, shapes and
