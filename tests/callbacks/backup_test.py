@@ -8,10 +8,13 @@ import keras
 import numpy as np
 import pytest
 
+import keras_lr
 from keras_lr.callbacks import BackupAndRestore
 from keras_lr.callbacks._stateful import StatefulCallback
 
 pytestmark = pytest.mark.portable
+
+ON_TORCH = keras.backend.backend() == "torch"
 
 
 class HalveEveryOtherEpoch(StatefulCallback):
@@ -322,15 +325,10 @@ def test_backtracking_snapshot_survives_a_crash(tmp_path):
     )
 
 
-ON_TORCH = keras.backend.backend() == "torch"
-
-
 def _dropout_run(backup_dir, crash=None):
     """An unseeded `Dropout(0.5)` trained from a loader at a fixed batch
     size (whose position the backup carries), a backup every step: on
     PyTorch the masks come from torch's global generator."""
-    import keras_lr
-
     x, y = data()
     loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
     keep = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e, size: size)
@@ -381,10 +379,10 @@ class GeneratorAtEpochEnd(keras.callbacks.Callback):
 
 def test_backup_holds_torchs_generator_only_on_torch(tmp_path):
     x, y = data()
-    m, seen = model(), GeneratorAtEpochEnd() if ON_TORCH else None
+    seen = GeneratorAtEpochEnd()
     extra = [seen] if ON_TORCH else []
     with pytest.raises(KeyboardInterrupt):
-        m.fit(
+        model().fit(
             x,
             y,
             batch_size=8,
