@@ -19,7 +19,12 @@ callbacks roll back to a good point. Each goes through here:
   a seed-generator variable of the model on TensorFlow and JAX, which the
   copies above hold; on PyTorch they draw from torch's global generator,
   so a restore that must leave no trace puts that back too.
+  `random_state_to_json` / `random_state_from_json`: the same copies as
+  JSON-native text, for `BackupAndRestore`'s state file.
 """
+
+import base64
+import binascii
 
 import keras
 import numpy as np
@@ -151,14 +156,66 @@ def random_state() -> list | None:
 
 
 def set_random_state(states: list | None) -> None:
-    """Puts back what `random_state` returned (nothing for `None`)."""
+    """Puts back what `random_state` returned (nothing for `None`).
+
+    CUDA states go to the devices of the same index; those of devices
+    this process lacks (copies written on a machine with more GPUs, or
+    read where CUDA is unavailable) are left out.
+    """
     if states is None:
         return
     import torch
 
     torch.set_rng_state(states[0])
-    if len(states) > 1:
-        torch.cuda.set_rng_state_all(states[1:])
+    cuda = states[1:]
+    if cuda and torch.cuda.is_available():
+        for index, state in enumerate(cuda[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, index)
+
+
+def random_state_to_json(states: list | None) -> dict | None:
+    """What `random_state` returned, as JSON-native text (`None` stays
+    `None`): `{"cpu": ..., "cuda": [...]}`, each generator state's bytes
+    in base64 (6,744 characters for the CPU generator of torch 2.13)."""
+    if states is None:
+        return None
+    cpu, *cuda = (
+        base64.b64encode(state.numpy().tobytes()).decode("ascii")
+        for state in states
+    )
+    return {"cpu": cpu, "cuda": cuda}
+
+
+def random_state_from_json(entry) -> list:
+    """The generator states that `random_state_to_json` wrote, for
+    `set_random_state`.
+
+    Raises:
+        ValueError: when `entry` is not such text, or its CPU state is
+            not the size of this torch's (another torch version or a
+            damaged file), in words.
+    """
+    import torch
+
+    def state(text):
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+    try:
+        states = [state(entry["cpu"]), *(state(t) for t in entry["cuda"])]
+    except (AttributeError, KeyError, TypeError, binascii.Error) as error:
+        raise ValueError(
+            "The random state must be a dict of base64 text "
+            '{"cpu": str, "cuda": [str, ...]}. '
+            f"Received: {str(entry)[:80]!r} ({error})"
+        ) from None
+    expected = torch.get_rng_state().numel()
+    if states[0].numel() != expected:
+        raise ValueError(
+            f"The CPU generator state must be {expected} bytes (this "
+            f"torch's). Received: {states[0].numel()} bytes"
+        )
+    return states
 
 
 def save(path: str, values) -> None:

@@ -48,6 +48,13 @@ class BackupAndRestore(_stateful.StateSaver):
     uninterrupted one. Add this one callback, after the keras_lr callbacks
     (it says so if it is not); they are found through the model.
 
+    On PyTorch, Keras' unseeded layers (`Dropout(seed=None)`) and `fit`'s
+    data iterators draw from torch's global random generators, not from a
+    variable of the model: each backup holds those too (CPU and CUDA), and
+    they are put back where the interrupted run was, before the resumed
+    epoch for a backup made at an epoch's end, at the first resumed step
+    for one made within an epoch.
+
     Every backup is written atomically: the variables' values go to a new
     `.npz` file (by position: a restore checks their count, shapes and
     dtypes against the model), then `state.json` (which names that file
@@ -143,6 +150,9 @@ class BackupAndRestore(_stateful.StateSaver):
         self._since_save = 0
         self._counter = 0
         self._restored_state = None
+        # torch's generators from a backup made within an epoch, put back
+        # at the first resumed step (see `_restore_random_state`).
+        self._random_state_at_step = None
 
     # Reading -------------------------------------------------------------
 
@@ -197,6 +207,13 @@ class BackupAndRestore(_stateful.StateSaver):
                 f"names variables file {path}, which is missing or "
                 "does not match its recorded SHA-256."
             )
+        if _backend.name() == "torch" and "random_state" in state:
+            try:
+                state["_random_state"] = snapshot.random_state_from_json(
+                    state["random_state"]
+                )
+            except ValueError as error:
+                return None, f"holds an unreadable random state: {error}"
         arrays_file = state.get("arrays_file")
         if arrays_file is not None:
             path = os.path.join(self.backup_dir, arrays_file)
@@ -270,6 +287,7 @@ class BackupAndRestore(_stateful.StateSaver):
         _stateful.check_order(self.model)
         state = self._restored_state
         self._restored_state = None
+        self._random_state_at_step = None
         if state is None:
             self._epoch = 0
             self._batches_in_epoch = 0
@@ -290,8 +308,51 @@ class BackupAndRestore(_stateful.StateSaver):
         self._epoch = int(state["epoch"])
         self._batches_in_epoch = int(state["batch"])
         self._counter = int(state.get("counter", 0))
+        self._restore_random_state(state)
         # Keras' own BackupAndRestore resumes `fit` this way too.
         internals.set_initial_epoch(self.model, self._epoch)
+
+    def _restore_random_state(self, state: dict) -> None:
+        """Puts torch's generators back as the backup found them.
+
+        Keras' PyTorch `fit` draws from them when it makes an epoch's data
+        iterator (and validation's), and unseeded layers at every step. A
+        backup made at an epoch's end is put back now, so that the resumed
+        epoch makes its iterator from the same state as the interrupted
+        run did. Within an epoch, Keras restarts the epoch and makes a new
+        iterator, a draw the interrupted run did not make there: that
+        backup is put back at the first resumed step, after it.
+        """
+        if _backend.name() != "torch":
+            return
+        states = state.get("_random_state")
+        if states is None:
+            warnings.warn(
+                f"The backup in {self.backup_dir} holds no state of torch's "
+                "random generators (written before keras_lr saved them, or "
+                "on another backend): training resumes, but unseeded layers "
+                "(`Dropout(seed=None)`) draw other numbers than the "
+                "interrupted run would have.",
+                stacklevel=3,
+            )
+            return
+        devices = len(snapshot.random_state()) - 1
+        if devices > len(states) - 1:
+            warnings.warn(
+                f"The backup in {self.backup_dir} holds the random state of "
+                f"{len(states) - 1} CUDA devices; this process has "
+                f"{devices}: the others keep their own.",
+                stacklevel=3,
+            )
+        if int(state["batch"]) == 0:
+            snapshot.set_random_state(states)
+        else:
+            self._random_state_at_step = states
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._random_state_at_step is not None:
+            snapshot.set_random_state(self._random_state_at_step)
+            self._random_state_at_step = None
 
     # Writing -------------------------------------------------------------
 
@@ -346,6 +407,9 @@ class BackupAndRestore(_stateful.StateSaver):
                 else _sha256(os.path.join(directory, arrays_name))
             ),
         }
+        random_state = snapshot.random_state_to_json(snapshot.random_state())
+        if random_state is not None:
+            state["random_state"] = random_state
         state_path = os.path.join(directory, STATE_FILE)
         keep = {name, arrays_name}
         if self.double_checkpoint and os.path.exists(state_path):

@@ -1,5 +1,6 @@
 """BackupAndRestore: weights, optimizer and callback state survive a crash."""
 
+import base64
 import json
 import os
 
@@ -7,10 +8,16 @@ import keras
 import numpy as np
 import pytest
 
+import keras_lr
 from keras_lr.callbacks import BackupAndRestore
 from keras_lr.callbacks._stateful import StatefulCallback
 
 pytestmark = pytest.mark.portable
+
+ON_TORCH = keras.backend.backend() == "torch"
+# What only PyTorch changes runs there by default, `slow` elsewhere (the
+# masks come from a seed-generator variable there, held like any other).
+SLOW_OFF_TORCH = () if ON_TORCH else (pytest.mark.slow,)
 
 
 class HalveEveryOtherEpoch(StatefulCallback):
@@ -319,3 +326,147 @@ def test_backtracking_snapshot_survives_a_crash(tmp_path):
     assert float(rate) == pytest.approx(
         0.1 * 0.5**2  # cuts at epochs 2 and 4
     )
+
+
+def _dropout_run(backup_dir, crash=None):
+    """An unseeded `Dropout(0.5)` trained from a loader at a fixed batch
+    size (whose position the backup carries), a backup every step: on
+    PyTorch the masks come from torch's global generator."""
+    x, y = data()
+    loader = keras_lr.data.GrowingBatchLoader(x, y, batch_size=8, seed=1)
+    keep = keras_lr.callbacks.BatchSizeScheduler(loader, lambda e, size: size)
+    keras.utils.set_random_seed(3)
+    m = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="tanh"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(1),
+        ]
+    )
+    m.compile(keras.optimizers.Adam(0.05), "mse")
+    callbacks = [keep, BackupAndRestore(backup_dir, save_freq=1)]
+    if crash is not None:
+        callbacks.append(crash)
+    m.fit(loader, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
+    return m
+
+
+@pytest.mark.parametrize(
+    "crash_at",
+    [
+        pytest.param((2, 1), marks=SLOW_OFF_TORCH, id="mid"),
+        pytest.param((2, 0), marks=SLOW_OFF_TORCH, id="edge"),
+    ],
+)
+def test_unseeded_dropout_resumes_with_the_same_masks(tmp_path, crash_at):
+    """The process goes on after the crash, but the resumed `fit` seeds
+    torch afresh (`set_random_seed`), as a new process would: only the
+    backup can give back the generator the interrupted run had."""
+    reference = _dropout_run(str(tmp_path / "a"))
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_run(str(tmp_path / "b"), crash=CrashAt(*crash_at))
+    resumed = _dropout_run(str(tmp_path / "b"))
+    assert int(resumed.optimizer.iterations.numpy()) == 16
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+class GeneratorAtEpochEnd(keras.callbacks.Callback):
+    """The bytes of torch's CPU generator state after each epoch's end
+    (after the backup, which comes before it in the list)."""
+
+    def __init__(self):
+        super().__init__()
+        self.states = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        import torch
+
+        self.states.append(torch.get_rng_state().numpy().tobytes())
+
+
+def test_backup_holds_torchs_generator_only_on_torch(tmp_path):
+    x, y = data()
+    seen = GeneratorAtEpochEnd()
+    extra = [seen] if ON_TORCH else []
+    with pytest.raises(KeyboardInterrupt):
+        model().fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=4,
+            verbose=0,
+            callbacks=[
+                HalveEveryOtherEpoch(),
+                BackupAndRestore(str(tmp_path / "b")),
+                *extra,
+                CrashAt(2),
+            ],
+        )
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    assert state["epoch"] == 2
+    if not ON_TORCH:
+        # The stream is a seed-generator variable there, in the .npz.
+        assert "random_state" not in state
+        return
+    import torch
+
+    assert len(state["random_state"]["cuda"]) == (
+        torch.cuda.device_count() if torch.cuda.is_available() else 0
+    )
+    saved = base64.b64decode(state["random_state"]["cpu"])
+    assert len(saved) == torch.get_rng_state().numel()
+    assert saved == seen.states[1]
+    assert saved != seen.states[0]
+
+
+def test_backup_without_torchs_generator_resumes_with_a_note(tmp_path):
+    """A backup written before keras_lr saved the generator (or on
+    TensorFlow or JAX) still resumes; on PyTorch it says that unseeded
+    layers draw other numbers."""
+    reference, ref_toy = run(str(tmp_path / "a"))
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(3))
+    path = tmp_path / "b" / "state.json"
+    state = json.loads(path.read_text())
+    state.pop("random_state", None)
+    path.write_text(json.dumps(state))
+    if ON_TORCH:
+        with pytest.warns(UserWarning, match="holds no state of torch's"):
+            resumed, toy = run(str(tmp_path / "b"))
+    else:
+        resumed, toy = run(str(tmp_path / "b"))
+    # No random layer here: the run still ends as the uninterrupted one.
+    assert toy.log == ref_toy.log
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"cpu": "not base64!", "cuda": []}, "must be a dict of base64"),
+        ({"cuda": []}, "must be a dict of base64"),
+        (
+            {"cpu": base64.b64encode(bytes(10)).decode(), "cuda": []},
+            r"must be \d+ bytes \(this torch's\). Received: 10 bytes",
+        ),
+    ],
+)
+def test_unreadable_generator_state_is_named_in_the_error(
+    tmp_path, entry, message
+):
+    if not ON_TORCH:
+        pytest.skip("torch's generator is saved on PyTorch only")
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "b"), crash=CrashAt(2))
+    path = tmp_path / "b" / "state.json"
+    state = json.loads(path.read_text())
+    state["random_state"] = entry
+    path.write_text(json.dumps(state))
+    with pytest.raises(
+        ValueError, match=f"{path} holds an unreadable random state: .*"
+    ) as raised:
+        run(str(tmp_path / "b"))
+    assert raised.match(message)

@@ -16,14 +16,20 @@ pytestmark = pytest.mark.portable
 # Each case trains in two or three fresh processes (about 20 to 60 s each
 # under JAX or PyTorch on a busy 2-core machine): there the default suite
 # keeps one case (cyclic rate and Adam's beta_1, plateau cuts, a backup
-# every step, killed at an epoch's first step) and `-m slow` runs the rest.
-SLOW_ELSEWHERE = (
-    () if keras.backend.backend() == "tensorflow" else (pytest.mark.slow,)
-)
+# every step; on JAX killed at an epoch's first step, on PyTorch within an
+# epoch, with an unseeded dropout and a validation set) and `-m slow` runs
+# the rest.
+BACKEND = keras.backend.backend()
+
+
+def _slow_unless(backends, *values):
+    """A case of the default run on `backends`, `slow` on the others."""
+    slow = () if BACKEND in backends else (pytest.mark.slow,)
+    return pytest.param(*values, marks=slow)
 
 
 def _elsewhere_slow(*values):
-    return pytest.param(*values, marks=SLOW_ELSEWHERE)
+    return _slow_unless(("tensorflow",), *values)
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -122,7 +128,8 @@ def check_same_run(tmp_path, expected_log, expected_weights):
         _elsewhere_slow("exponential_decay_hybrid", (4, 1)),
         _elsewhere_slow("exponential_decay_hybrid", (6, 0)),
         _elsewhere_slow("cyclic_plateau_adam", (3, 2)),
-        ("cyclic_plateau_adam", (5, 0)),
+        # JAX's default case; PyTorch's adds a dropout (see below).
+        _slow_unless(("tensorflow", "jax"), "cyclic_plateau_adam", (5, 0)),
         _elsewhere_slow("one_cycle_logger", (3, 2)),
     ],
 )
@@ -136,6 +143,30 @@ def test_rate_controller_runs_resume_exactly(
     killed_steps = len(trajectory(tmp_path, "run"))
     assert 0 < killed_steps < len(expected_log)
     assert train(scenario, tmp_path, "run") == 0
+    check_same_run(tmp_path, expected_log, expected_weights)
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        _slow_unless(("torch",), (3, 2)),
+        pytest.param((5, 0), marks=pytest.mark.slow),
+    ],
+    ids=["mid", "edge"],
+)
+def test_unseeded_dropout_resumes_exactly(kill_at, tmp_path, reference):
+    """An unseeded `Dropout`: on PyTorch its masks, and the draw `fit`
+    makes for each data iterator, come from torch's global generator,
+    which the backup carries; killed within an epoch (put back at the
+    first resumed step) and at an epoch's first step (put back before the
+    epoch), the resumed run draws the same masks and ends with the same
+    weights. (On TensorFlow and JAX the masks come from a seed-generator
+    variable of the model, which every backup holds: `slow` there.)"""
+    expected_log, expected_weights = reference("dropout_cyclic_plateau_adam")
+    assert train(
+        "dropout_cyclic_plateau_adam", tmp_path, "run", kill_at
+    ) == -signal.SIGKILL
+    assert train("dropout_cyclic_plateau_adam", tmp_path, "run") == 0
     check_same_run(tmp_path, expected_log, expected_weights)
 
 

@@ -59,15 +59,14 @@ def data():
     return x, y
 
 
-def model(optimizer):
+def model(optimizer, dropout=0.0):
+    """With `dropout` > 0, an unseeded `Dropout` after the hidden layer
+    (on PyTorch it draws from torch's global generator)."""
     keras.utils.set_random_seed(0)
-    m = keras.Sequential(
-        [
-            keras.Input((6,)),
-            keras.layers.Dense(8, activation="tanh"),
-            keras.layers.Dense(1),
-        ]
-    )
+    layers = [keras.Input((6,)), keras.layers.Dense(8, activation="tanh")]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout))
+    m = keras.Sequential([*layers, keras.layers.Dense(1)])
     m.compile(optimizer, "mse")
     return m
 
@@ -157,11 +156,13 @@ def scenario_exponential_decay_hybrid(backup_dir, log, kill_at):
     return m
 
 
-def scenario_cyclic_plateau_adam(backup_dir, log, kill_at):
+def scenario_cyclic_plateau_adam(
+    backup_dir, log, kill_at, dropout=0.0, validation=False
+):
     """CyclicLR (cycling Adam's beta_1) with plateau cuts on top."""
     x, y = data()
     loader, keep = _driven_loader(x, y)
-    m = model(keras.optimizers.Adam(0.01))
+    m = model(keras.optimizers.Adam(0.01), dropout)
     cyclic = keras_lr.callbacks.CyclicLR(0.001, 0.02, step_size=10)
     plateau = keras_lr.callbacks.ReduceLROnPlateau(
         monitor="loss", factor=0.5, patience=2, min_delta=100.0
@@ -173,8 +174,25 @@ def scenario_cyclic_plateau_adam(backup_dir, log, kill_at):
         StepLog(log, loader, kill_at),
         keras_lr.callbacks.BackupAndRestore(backup_dir, save_freq=1),
     ]
-    m.fit(loader, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
+    m.fit(
+        loader,
+        epochs=EPOCHS,
+        shuffle=False,
+        verbose=0,
+        validation_data=(x[:24], y[:24]) if validation else None,
+        callbacks=callbacks,
+    )
     return m
+
+
+def scenario_dropout_cyclic_plateau_adam(backup_dir, log, kill_at):
+    """The cyclic-plateau run with an unseeded `Dropout(0.5)` and a
+    validation set. On PyTorch the masks come from torch's global
+    generator, from which `fit` also draws for each data iterator it
+    makes (the epoch's and validation's)."""
+    return scenario_cyclic_plateau_adam(
+        backup_dir, log, kill_at, dropout=0.5, validation=True
+    )
 
 
 def scenario_one_cycle_logger(backup_dir, log, kill_at):
@@ -243,6 +261,7 @@ def scenario_schedule_free(backup_dir, log, kill_at):
 SCENARIOS = {
     "exponential_decay_hybrid": scenario_exponential_decay_hybrid,
     "cyclic_plateau_adam": scenario_cyclic_plateau_adam,
+    "dropout_cyclic_plateau_adam": scenario_dropout_cyclic_plateau_adam,
     "one_cycle_logger": scenario_one_cycle_logger,
     "batch_growth": scenario_batch_growth,
     "warmup_cosine_plateau": scenario_warmup_cosine_plateau,
