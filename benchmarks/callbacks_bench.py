@@ -240,6 +240,7 @@ def step_level(args, x, y) -> None:
             driven()
         runners[name] = (plain, driven)
     ratios = {name: [] for name in configs}
+    plain_times = {name: [] for name in configs}
     order = list(configs)
     shuffler = np.random.default_rng(2)
     for block in range(args.blocks):
@@ -253,20 +254,26 @@ def step_level(args, x, y) -> None:
                 side()
                 times[side] = time.process_time() - start
             ratios[name].append(times[driven] / times[plain])
+            plain_times[name].append(times[plain] / args.block)
     print(
         f"\nstep level ({keras.backend.backend()}): {args.blocks} blocks of "
         f"{args.block} steps per side, paired"
     )
-    print(f"{'configuration':<28}{'paired ratio':>13}{'95% interval':>18}")
+    print(
+        f"{'configuration':<28}{'paired ratio':>13}{'95% interval':>18}"
+        f"{'us/step without':>17}{'extra us/step':>15}"
+    )
     resampler = np.random.default_rng(3)
     for name, values in ratios.items():
         values = np.asarray(values)
         draws = resampler.integers(0, len(values), (2000, len(values)))
         medians = np.median(values[draws], axis=1)
         low, high = np.percentile(medians, [2.5, 97.5])
+        per_step = 1e6 * np.median(plain_times[name])
         print(
             f"{name:<28}{np.median(values):>13.3f}"
             f"{f'{low:.3f} - {high:.3f}':>18}"
+            f"{per_step:>17.1f}{per_step * (np.median(values) - 1):>15.1f}"
         )
     sys.stdout.flush()
 

@@ -136,25 +136,27 @@ class RateController:
         return ops.convert_to_tensor(rate)
 
     def _rate(self):
-        step = ops.cast(self._counter, _backend.int64())
         if self._curve is None and not self.has_schedule:
             # A float rate takes its factor into itself while no curve
             # runs, so this graph reads Keras' variable, as without us.
             rate = self.learning_rate
+            step = ops.cast(self._counter, _backend.int64())
             return ops.cast(rate, rate.dtype), step
         if _backend.name() == "torch":
             from keras_lr.control import _torch_ops
 
             # The step runs eagerly: which value drives is chosen here,
-            # from the curve's host-side flag.
+            # from the curve's host-side flag, with torch's own ops (a
+            # `keras.ops` call costs more than the whole lookup).
             step = self._counter.value
-            if self.curve_active:
-                curve = self._curve
+            curve = self._curve
+            if curve is not None and curve.active:
                 value = _torch_ops.lookup(curve.table.value, curve.first, step)
             else:
                 value = self._user_rate(self._counter)
             multiplier = self._state.multiplier.value
             return _torch_ops.rate(value, multiplier), step
+        step = ops.cast(self._counter, _backend.int64())
         value = ops.cast(self._user_rate(self._counter), _backend.float64())
         if self._curve is not None:
             curve = ops.cast(self._curve.lookup(step), _backend.float64())
