@@ -63,7 +63,9 @@ class BackupAndRestore(_stateful.StateSaver):
     other tools read, use `keras.callbacks.ModelCheckpoint` beside it.)
 
     With `save_freq` an integer, a backup is also made every `save_freq`
-    batches. Keras then restarts the interrupted epoch at batch 0; when the
+    batches (written as the next batch starts, so none after an epoch's
+    last batch: the end-of-epoch backup, after validation, covers it).
+    Keras then restarts the interrupted epoch at batch 0; when the
     training data is a `keras_lr.data` loader, the loader skips the batches
     already trained, so the resumed run sees exactly the remaining batches.
     With other data, the epoch restarts from its first batch (Keras'
@@ -148,6 +150,7 @@ class BackupAndRestore(_stateful.StateSaver):
         self._epoch = 0
         self._batches_in_epoch = 0
         self._since_save = 0
+        self._save_due = False
         self._counter = 0
         self._restored_state = None
         # torch's generators from a backup made within an epoch, put back
@@ -353,6 +356,9 @@ class BackupAndRestore(_stateful.StateSaver):
         if self._random_state_at_step is not None:
             snapshot.set_random_state(self._random_state_at_step)
             self._random_state_at_step = None
+        if self._save_due:
+            self._save_due = False
+            self._save()
 
     # Writing -------------------------------------------------------------
 
@@ -443,6 +449,7 @@ class BackupAndRestore(_stateful.StateSaver):
         self._epoch = epoch
         self._batches_in_epoch = 0
         self._since_save = 0
+        self._save_due = False
 
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
@@ -451,13 +458,20 @@ class BackupAndRestore(_stateful.StateSaver):
         self._since_save += done - self._batches_in_epoch
         self._batches_in_epoch = done
         if self._since_save >= self.save_freq:
+            # Written at the next step's start, with the same state. After
+            # an epoch's last step none is written: the epoch's end (its
+            # validation, the callbacks' epoch-end work) has not happened,
+            # yet the data has moved to the next epoch, so a run resumed
+            # from there would train an epoch too many. The end-of-epoch
+            # backup follows instead.
             self._since_save = 0
-            self._save()
+            self._save_due = True
 
     def on_epoch_end(self, epoch, logs=None):
         self._epoch = epoch + 1
         self._batches_in_epoch = 0
         self._since_save = 0
+        self._save_due = False
         self._save()
 
     def on_train_end(self, logs=None):
