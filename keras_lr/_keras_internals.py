@@ -41,7 +41,7 @@ BEHAVIOURS = {
         "what a read outside the train function gives.",
     ),
     "optimizer_saving_walks_its_attributes": (
-        "keras_lr/control/controller.py",
+        "keras_lr/control/saved.py",
         "Keras' saving writes a layer held in an optimizer attribute with "
         "the optimizer's variables (the controller's multiplier).",
     ),

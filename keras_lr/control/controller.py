@@ -42,43 +42,14 @@ from keras_lr import _backend
 from keras_lr import _keras_internals as internals
 from keras_lr import _model_state
 from keras_lr.control import momentum as _momentum
+from keras_lr.control.saved import STATE_ATTRIBUTE
+from keras_lr.control.saved import ControllerVariables
 from keras_lr.control.tables import Curve
 from keras_lr.control.tables import LastStepRecorder
 from keras_lr.control.tables import StepRecorder
 from keras_lr.control.tables import capacity_for
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
-
-# The optimizer attribute holding the saved variables. Keras' saving walks
-# an optimizer's own (non-Keras) attributes, so the layer is saved at
-# `optimizer/keras_lr_rate_controller` in `.keras` and `.weights.h5` files.
-STATE_ATTRIBUTE = "keras_lr_rate_controller"
-
-
-class ControllerVariables(keras.layers.Layer):
-    """The controller's saved variables (today: the schedule multiplier).
-
-    A layer only so that Keras' saving writes and reads it; it is never
-    called. A file written before the controller existed loads into it
-    without error (the multiplier stays as it is).
-    """
-
-    def __init__(self, multiplier=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.multiplier = self.add_weight(
-            shape=(),
-            dtype=_backend.float64(),
-            initializer=keras.initializers.Constant(float(multiplier)),
-            trainable=False,
-            aggregation="only_first_replica",
-            name="multiplier",
-        )
-
-    def load_own_variables(self, store):
-        if len(store.keys()) == 0:
-            return
-        super().load_own_variables(store)
-
 
 def _host(value) -> np.ndarray:
     """A variable's or eager tensor's value on the host. (`np.array()` on a
