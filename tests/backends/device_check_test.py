@@ -15,7 +15,8 @@ def test_device_check_reports_device_tests_and_costs(tmp_path):
         "--out",
         str(tmp_path),
         "--tests",
-        "tests/control/controller_test.py",
+        "tests/control/controller_test.py::"
+        "test_current_rate_and_momentum_are_the_next_steps_exactly",
         "--rounds",
         "1",
         "--steps",
