@@ -75,6 +75,9 @@ class RateController:
         self.optimizer = optimizer
         self.learning_rate = internals.rate_slot(optimizer)
         self._counter = internals.iterations_variable(optimizer)
+        # Rate and momentum computed in Python at each step (PyTorch's
+        # eager step), not traced.
+        self._host_side = not _momentum.follows_steps()
         self._strategy = _backend.strategy_of(model)
         with self._strategy.scope():
             state = getattr(optimizer, STATE_ATTRIBUTE, None)
@@ -113,20 +116,15 @@ class RateController:
             rate = self.learning_rate
             step = ops.cast(self._counter, _backend.int64())
             return ops.cast(rate, rate.dtype), step
-        if _backend.name() == "torch":
+        if self._host_side:
+            # PyTorch, with a schedule (a curve is read on the host, in
+            # `_host_call`): torch's own ops, as `keras.ops` costs more
+            # than the whole product.
             from keras_lr.control import _torch_ops
 
-            # The step runs eagerly: which value drives is chosen here,
-            # from the curve's host-side flag, with torch's own ops (a
-            # `keras.ops` call costs more than the whole lookup).
-            step = self._counter.value
-            curve = self._curve
-            if curve is not None and curve.active:
-                value = _torch_ops.lookup(curve.table.value, curve.first, step)
-            else:
-                value = self._user_rate(self._counter)
+            value = self._user_rate(self._counter)
             multiplier = self._state.multiplier.value
-            return _torch_ops.rate(value, multiplier), step
+            return _torch_ops.rate(value, multiplier), self._counter.value
         step = ops.cast(self._counter, _backend.int64())
         value = ops.cast(self._user_rate(self._counter), _backend.float64())
         if self._curve is not None:
@@ -149,24 +147,50 @@ class RateController:
         )
 
     def __call__(self):
+        if self._host_side:
+            return self._host_call()
         momentum = 0.0
-        if self._momentum_name is not None:
-            if not _momentum.follows_steps():
-                # Keras reads the rate once per update, just before it.
-                momentum = self._momentum_value()
-                _momentum.set_step_value(
-                    self.optimizer,
-                    self._momentum_name,
-                    momentum,
-                    self._momentum_reference,
-                )
-            elif self._recorder is not None:
-                momentum = self._momentum_in_graph()
+        if self._recorder is not None and self._momentum_name is not None:
+            momentum = self._momentum_in_graph()
         if self._reads_as_keras_variable():
             return self.learning_rate
         rate, step = self._rate()
         if self._recorder is not None:
             self._recorder.write(step, rate, momentum)
+        return rate
+
+    def _host_call(self):
+        """`__call__` on PyTorch. Keras runs its step eagerly and hands
+        torch's kernels the momentum as a Python number (the rate, too,
+        for SGD: `alpha=-learning_rate` reads it to the host), so the
+        curves are read on the host from one read of the step: a few
+        microseconds, where the same lookups in torch operations cost
+        about thirty per step."""
+        step = None
+        momentum = 0.0
+        if self._momentum_name is not None:
+            # Keras reads the rate once per update, just before it.
+            step = int(self._counter.value)
+            momentum = self._momentum_at(step)
+            _momentum.set_step_value(
+                self.optimizer,
+                self._momentum_name,
+                momentum,
+                self._momentum_reference,
+            )
+        if self._reads_as_keras_variable():
+            return self.learning_rate
+        curve = self._curve
+        if curve is not None and curve.active:
+            if step is None:
+                step = int(self._counter.value)
+            value = np.float64(curve.value_at(step))
+            multiplier = float(self._state.multiplier.value)
+            rate = float(np.float32(value * multiplier))
+        else:
+            rate, _ = self._rate()
+        if self._recorder is not None:
+            self._recorder.write(self._counter.value, rate, momentum)
         return rate
 
     def assign(self, value) -> None:
@@ -351,9 +375,7 @@ class RateController:
         if self._momentum_name is None:
             return None
         self.sync()
-        if self._momentum_curve is None:
-            return float(np.float32(self._momentum_rest))
-        return float(self._momentum_curve.value_at(self.step()))
+        return self._momentum_at(self.step())
 
     def recorder(self, capacity: int) -> StepRecorder | LastStepRecorder:
         """The recorder every step's rate (and momentum) is written into,
@@ -387,21 +409,18 @@ class RateController:
     # Inside ----------------------------------------------------------------
 
     def _momentum_value(self):
-        if _backend.name() == "torch":
-            from keras_lr.control import _torch_ops
-
-            if self._momentum_curve is None:
-                return np.float32(self._momentum_rest)
-            curve = self._momentum_curve
-            return _torch_ops.lookup(
-                curve.table.value, curve.first, self._counter.value
-            )
         if self._momentum_curve is None:
             return ops.convert_to_tensor(self._momentum_rest, "float32")
         # The table is always in force for the momentum (see
         # `clear_momentum_curve`).
         step = ops.cast(self._counter, _backend.int64())
         return self._momentum_curve.lookup(step)
+
+    def _momentum_at(self, step: int) -> float:
+        """`_momentum_value` on the host, at a step given as an int."""
+        if self._momentum_curve is None:
+            return float(np.float32(self._momentum_rest))
+        return float(self._momentum_curve.value_at(step))
 
     def _momentum_in_graph(self):
         """The momentum tensor the optimizer's update reads: computed once

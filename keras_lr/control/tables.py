@@ -27,9 +27,10 @@ class Curve:
     `position = [first, active]`: every variable a traced step reads is
     one more input to each call of TensorFlow's train function (a few
     microseconds per step), so a curve costs two, not three. Only `set`
-    and `deactivate` change them, and they keep both on the host as well
-    (`first`, `active`), so no host read is needed to know them (on
-    PyTorch, whose step runs eagerly, the rate is chosen in Python).
+    and `deactivate` change the variables, and they keep the table,
+    `first` and `active` on the host as well, so nothing is read back to
+    know them (PyTorch, whose step runs eagerly, reads its curves there:
+    `value_at`).
     """
 
     def __init__(self, capacity: int, name: str):
@@ -44,6 +45,8 @@ class Curve:
         )
         self.first = 0
         self._active = False
+        # The table as last set, for reads on the host.
+        self._values = np.zeros(capacity, "float32")
 
     @property
     def capacity(self) -> int:
@@ -67,6 +70,7 @@ class Curve:
         # Steps past the curve keep its last value.
         table[len(values) :] = values[-1]
         self.table.assign(table)
+        self._values = table
         self.first, self._active = int(first_step), True
         self.position.assign(np.array([self.first, 1], "int64"))
 
@@ -78,7 +82,7 @@ class Curve:
         """`lookup` on the host, for a step given as a Python int (an
         eager `lookup` costs milliseconds on TensorFlow)."""
         index = min(max(int(step) - self.first, 0), self.capacity - 1)
-        return _host(self.table)[index]
+        return self._values[index]
 
     def lookup(self, step):
         position = self.position.value
