@@ -57,6 +57,10 @@ def _host(value) -> np.ndarray:
     return _backend.to_numpy(value)
 
 
+def _torch_on_cpu(variable) -> bool:
+    return variable.value.device.type == "cpu"
+
+
 @keras.saving.register_keras_serializable(package="keras_lr")
 class RateController:
     """Owns an optimizer's rate and momentum; see the module docstring.
@@ -75,9 +79,9 @@ class RateController:
         self.optimizer = optimizer
         self.learning_rate = internals.rate_slot(optimizer)
         self._counter = internals.iterations_variable(optimizer)
-        # Rate and momentum computed in Python at each step (PyTorch's
-        # eager step), not traced.
+        # PyTorch runs the step eagerly: `_eager_call` chooses in Python.
         self._host_side = not _momentum.follows_steps()
+        self._on_cpu = self._host_side and _torch_on_cpu(self._counter)
         self._strategy = _backend.strategy_of(model)
         with self._strategy.scope():
             state = getattr(optimizer, STATE_ATTRIBUTE, None)
@@ -160,12 +164,17 @@ class RateController:
         return rate
 
     def _host_call(self):
-        """`__call__` on PyTorch. Keras runs its step eagerly and hands
-        torch's kernels the momentum as a Python number (the rate, too,
-        for SGD: `alpha=-learning_rate` reads it to the host), so the
-        curves are read on the host from one read of the step: a few
-        microseconds, where the same lookups in torch operations cost
-        about thirty per step."""
+        """`__call__` on PyTorch, whose step Keras runs eagerly, handing
+        torch's kernels the momentum as a Python number (and the rate
+        too, for SGD: `alpha=-learning_rate` reads it to the host).
+
+        A driven momentum needs the step on the host anyway; on the CPU
+        such a read costs nothing. There the curves are read on the host
+        (`Curve.value_at`), a few microseconds per step where the same
+        lookups in torch operations cost about thirty. On an accelerator
+        with no momentum to drive, the rate is looked up on the device,
+        so that nothing waits for the step to finish.
+        """
         step = None
         momentum = 0.0
         if self._momentum_name is not None:
@@ -181,14 +190,21 @@ class RateController:
         if self._reads_as_keras_variable():
             return self.learning_rate
         curve = self._curve
-        if curve is not None and curve.active:
+        if curve is None or not curve.active:
+            rate, _ = self._rate()
+        elif step is not None or self._on_cpu:
             if step is None:
                 step = int(self._counter.value)
             value = np.float64(curve.value_at(step))
             multiplier = float(self._state.multiplier.value)
             rate = float(np.float32(value * multiplier))
         else:
-            rate, _ = self._rate()
+            from keras_lr.control import _torch_ops
+
+            value = _torch_ops.lookup(
+                curve.table.value, curve.first, self._counter.value
+            )
+            rate = _torch_ops.rate(value, self._state.multiplier.value)
         if self._recorder is not None:
             self._recorder.write(self._counter.value, rate, momentum)
         return rate

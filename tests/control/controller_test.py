@@ -204,6 +204,27 @@ def test_current_rate_and_momentum_are_the_next_steps_exactly():
     assert controller.current_momentum() == pytest.approx(0.85)
 
 
+@pytest.mark.needs_float64
+@pytest.mark.parametrize("on_cpu", [True, False])
+def test_curve_rate_is_the_same_read_on_host_or_device(on_cpu):
+    """On PyTorch a curve is read on the host when that costs nothing (on
+    the CPU) and on the device otherwise; both give every step the
+    float64 product rounded once. (`_on_cpu` only matters on PyTorch;
+    elsewhere this checks the traced step.)"""
+    model = helpers.bias_model(keras.optimizers.SGD(0.1))
+    controller = rate_controller(model)
+    controller._on_cpu = on_cpu
+    table = np.float32([0.03, 0.07, 0.011, 0.05])
+    controller.set_curve(table, first_step=0)
+    controller.scale(0.3)
+    recorder = controller.recorder(0)
+    x, y = helpers.zeros_data(1)
+    for step in range(6):
+        model.train_on_batch(x, y)
+        expected = np.float32(np.float64(table[min(step, 3)]) * 0.3)
+        assert recorder.read(1)[0][0] == expected
+
+
 @pytest.mark.tensorflow_only
 def test_each_curve_is_traced_once_per_step(monkeypatch):
     """The momentum the optimizer reads for every variable, and again for
