@@ -153,7 +153,7 @@ def _install(callbacks, model, args) -> None:
         callback.on_epoch_begin(0)
 
 
-def _tensorflow_pair(make_callbacks, args, x, y):
+def _tensorflow_pair(make_callbacks, args, x, y, driven_first=False):
     """One model, one data iterator and two compiled train functions: the
     one traced before the callbacks went in (a constant-rate step) and the
     one after. Both step the same variables on the same data path."""
@@ -181,10 +181,13 @@ def _tensorflow_pair(make_callbacks, args, x, y):
     return runner(plain), runner(driven)
 
 
-def _batch_pair(make_callbacks, args, x, y):
-    """Two identical models, the second with the callbacks in, stepped by
+def _batch_pair(make_callbacks, args, x, y, driven_first=False):
+    """Two identical models, one with the callbacks in, stepped by
     `train_on_batch` on the same batches (JAX and PyTorch, whose compiled
-    step cannot be kept from before the callbacks went in)."""
+    step cannot be kept from before the callbacks went in). Two model
+    instances doing the same work can differ by a percent or two (where
+    their weights landed in memory), so `step_level` builds several pairs,
+    in both orders."""
     batches = [
         (x[i : i + args.batch_size], y[i : i + args.batch_size])
         for i in range(0, len(x), args.batch_size)
@@ -205,6 +208,9 @@ def _batch_pair(make_callbacks, args, x, y):
 
         return run
 
+    if driven_first:
+        driven = side(make_callbacks())
+        return side([]), driven
     return side([]), side(make_callbacks())
 
 
@@ -216,7 +222,10 @@ def step_level(args, x, y) -> None:
     run `--block` steps each, one after the other (which goes first
     alternates), `--blocks` times, configurations shuffled every round. The
     figure is the median over blocks of the CPU-time ratio of the two
-    sides of a block, with a 95% bootstrap interval of that median. The
+    sides of a block, with a 95% bootstrap interval of that median; on
+    JAX and PyTorch the blocks are spread over `--pairs` pairs of models,
+    built afresh in both orders, and the bootstrap resamples the pairs
+    too (two instances of one model can differ by a percent or two). The
     control `none (again)` pairs two runners doing the same work: its
     ratio and interval show the measurement's own noise. The callbacks'
     epoch-end work is not in this figure (`epoch_hooks` times it).
@@ -232,42 +241,62 @@ def step_level(args, x, y) -> None:
         if not name.startswith(("batch-hook", "ReduceLROnPlateau"))
     }
     configs["none (again)"] = configs.pop("none")
-    runners = {}
-    for name, make_callbacks in configs.items():
-        plain, driven = pair(make_callbacks, args, x, y)
-        for _ in range(2):  # warm up both
-            plain()
-            driven()
-        runners[name] = (plain, driven)
-    ratios = {name: [] for name in configs}
+    # TensorFlow's two sides share one model; elsewhere each pair is two
+    # models, built afresh `--pairs` times so that no one instance's speed
+    # decides the figure.
+    pairs = 1 if pair is _tensorflow_pair else max(1, args.pairs)
+    ratios = {name: [[] for _ in range(pairs)] for name in configs}
     plain_times = {name: [] for name in configs}
     order = list(configs)
     shuffler = np.random.default_rng(2)
-    for block in range(args.blocks):
-        shuffler.shuffle(order)
-        for name in order:
-            plain, driven = runners[name]
-            sides = (plain, driven) if block % 2 == 0 else (driven, plain)
-            times = {}
-            for side in sides:
-                start = time.process_time()
-                side()
-                times[side] = time.process_time() - start
-            ratios[name].append(times[driven] / times[plain])
-            plain_times[name].append(times[plain] / args.block)
+    block = 0
+    for index in range(pairs):
+        runners = {}
+        for name, make_callbacks in configs.items():
+            plain, driven = pair(
+                make_callbacks, args, x, y, driven_first=index % 2 == 1
+            )
+            for _ in range(2):  # warm up both
+                plain()
+                driven()
+            runners[name] = (plain, driven)
+        for _ in range(-(-args.blocks // pairs)):
+            shuffler.shuffle(order)
+            for name in order:
+                plain, driven = runners[name]
+                sides = (plain, driven) if block % 2 == 0 else (driven, plain)
+                times = {}
+                for side in sides:
+                    start = time.process_time()
+                    side()
+                    times[side] = time.process_time() - start
+                ratios[name][index].append(times[driven] / times[plain])
+                plain_times[name].append(times[plain] / args.block)
+            block += 1
+    blocks = len(plain_times[order[0]])
     print(
-        f"\nstep level ({keras.backend.backend()}): {args.blocks} blocks of "
+        f"\nstep level ({keras.backend.backend()}): {blocks} blocks of "
         f"{args.block} steps per side, paired"
+        + (f", over {pairs} pairs of models" if pairs > 1 else "")
     )
     print(
         f"{'configuration':<28}{'paired ratio':>13}{'95% interval':>18}"
         f"{'us/step without':>17}{'extra us/step':>15}"
     )
     resampler = np.random.default_rng(3)
-    for name, values in ratios.items():
-        values = np.asarray(values)
-        draws = resampler.integers(0, len(values), (2000, len(values)))
-        medians = np.median(values[draws], axis=1)
+    for name, per_pair in ratios.items():
+        per_pair = [np.asarray(values) for values in per_pair]
+        values = np.concatenate(per_pair)
+        medians = []
+        for _ in range(2000):
+            # Resample the pairs, then the blocks within each: the
+            # interval carries the spread between model instances too.
+            chosen = resampler.integers(0, pairs, pairs)
+            drawn = []
+            for i in chosen:
+                size = len(per_pair[i])
+                drawn.append(per_pair[i][resampler.integers(0, size, size)])
+            medians.append(np.median(np.concatenate(drawn)))
         low, high = np.percentile(medians, [2.5, 97.5])
         per_step = 1e6 * np.median(plain_times[name])
         print(
@@ -335,6 +364,13 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--block", type=int, default=50)
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=10,
+        help="pairs of models the step level spreads its blocks over (JAX "
+        "and PyTorch; TensorFlow's two sides share one model)",
+    )
     parser.add_argument(
         "--only",
         type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
