@@ -7,7 +7,12 @@ Three measurements, in one process, on a small MLP (2-core CPU box):
    it, stepped block by block in alternation, and the figure is the
    median of the paired CPU-time ratios with a bootstrap interval; a
    control pair doing the same work on both sides ("none (again)") reads
-   the noise of the measurement.
+   the noise of the measurement. A step is what `fit` runs per step: on
+   TensorFlow one model's train function traced before and after the
+   callbacks went in; on JAX two models' compiled train functions with
+   the state threaded through, as JAX's `fit` does; on PyTorch two
+   models' eager `train_on_batch`. On JAX and PyTorch the blocks are
+   spread over several pairs of models (`--pairs`).
 2. Epoch hooks (`epoch_hooks`): CPU time of the callbacks' epoch-begin
    and epoch-end work inside a real `fit`, per epoch (the step level
    leaves it out).
@@ -27,7 +32,8 @@ Usage (about 5 minutes):
 
 Any Keras backend: set KERAS_BACKEND (tensorflow, jax, torch) before the
 command. Options: --rounds, --epochs, --steps, --batch-size, --width,
---steps-per-execution, --threads, --blocks, --block, --only, --skip-fit.
+--steps-per-execution, --threads, --blocks, --block, --pairs, --only,
+--skip-fit.
 """
 
 import argparse
@@ -183,8 +189,8 @@ def _tensorflow_pair(make_callbacks, args, x, y, driven_first=False):
 
 def _batch_pair(make_callbacks, args, x, y, driven_first=False):
     """Two identical models, one with the callbacks in, stepped by
-    `train_on_batch` on the same batches (JAX and PyTorch, whose compiled
-    step cannot be kept from before the callbacks went in). Two model
+    `train_on_batch` on the same batches (PyTorch, whose step runs
+    eagerly, as in its `fit`). Two model
     instances doing the same work can differ by a percent or two (where
     their weights landed in memory), so `step_level` builds several pairs,
     in both orders."""
@@ -214,6 +220,54 @@ def _batch_pair(make_callbacks, args, x, y, driven_first=False):
     return side([]), side(make_callbacks())
 
 
+def _jax_pair(make_callbacks, args, x, y, driven_first=False):
+    """Two identical models, one with the callbacks in, each stepped by
+    its compiled train function on the same batches with the state
+    threaded from step to step, as JAX's `fit` does (`train_on_batch`
+    would also write every variable back after each step, a cost `fit`
+    pays once per epoch, so each extra variable would count several
+    times over). Two model instances can differ by a percent or two, so
+    `step_level` builds several pairs, in both orders."""
+    import jax
+
+    batches = [
+        jax.device_put(
+            (x[i : i + args.batch_size], y[i : i + args.batch_size], None)
+        )
+        for i in range(0, len(x), args.batch_size)
+    ]
+
+    def side(callbacks):
+        model = build_model(args)
+        model.fit(x[:64], y[:64], batch_size=64, verbose=0)
+        _install(callbacks, model, args)
+        model.make_train_function(force=True)
+        function = model.train_function
+        state = [
+            model._get_jax_state(
+                trainable_variables=True,
+                non_trainable_variables=True,
+                optimizer_variables=True,
+                metrics_variables=True,
+            )
+        ]
+        position = [0]
+
+        def run():
+            for _ in range(args.block):
+                batch = batches[position[0] % len(batches)]
+                position[0] += 1
+                logs, state[0] = function(state[0], iter([batch]))
+            float(logs["loss"])  # wait for the last step
+
+        return run
+
+    if driven_first:
+        driven = side(make_callbacks())
+        return side([]), driven
+    return side([]), side(make_callbacks())
+
+
 def step_level(args, x, y) -> None:
     """Per-step CPU cost of each configuration, paired block by block.
 
@@ -230,10 +284,8 @@ def step_level(args, x, y) -> None:
     ratio and interval show the measurement's own noise. The callbacks'
     epoch-end work is not in this figure (`epoch_hooks` times it).
     """
-    pair = (
-        _tensorflow_pair
-        if keras.backend.backend() == "tensorflow"
-        else _batch_pair
+    pair = {"tensorflow": _tensorflow_pair, "jax": _jax_pair}.get(
+        keras.backend.backend(), _batch_pair
     )
     configs = {
         name: make
