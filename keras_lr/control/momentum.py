@@ -13,8 +13,9 @@ operation: TensorFlow's conversion protocol, JAX's `__jax_array__`, or
 arithmetic.
 
 PyTorch's optimizers in Keras hand the momentum to torch's `_foreach`
-kernels as a Python number, so there `StepValue`, a plain float, holds
-the value of the step about to run: the rate controller sets it each
+kernels as a Python number, so there the attribute is a plain float
+holding the value of the step about to run (`set_step_value`; a
+`StepValue` where the value is 0): the rate controller sets it each
 time the optimizer reads its rate (once per update, before it), as
 Keras itself hands those kernels the rate.
 """
@@ -155,9 +156,19 @@ class StepValue(float):
 
 
 def set_step_value(optimizer, name: str, value, reference: float) -> None:
-    """Sets `optimizer.<name>` to the `StepValue` of the step about to
-    run."""
-    setattr(optimizer, name, StepValue(float(value), reference))
+    """Sets `optimizer.<name>` to the momentum of the step about to run.
+
+    A plain float where it compares as `reference` does (every value but
+    0.0, momenta being >= 0): a float subclass costs more at every use
+    in Keras' update and torch's kernels (about 8 microseconds per step
+    on `benchmarks/callbacks_bench.py`'s SGD model, the same model's
+    steps timed alternately with each). A `StepValue` at 0.0, so that
+    the velocity is still updated there.
+    """
+    value = float(value)
+    if value == 0.0 and reference != 0.0:
+        value = StepValue(value, reference)
+    setattr(optimizer, name, value)
 
 
 def follows_steps() -> bool:

@@ -81,8 +81,8 @@ class Curve:
     def value_at(self, step: int) -> np.float32:
         """`lookup` on the host, for a step given as a Python int (an
         eager `lookup` costs milliseconds on TensorFlow)."""
-        index = min(max(int(step) - self.first, 0), self.capacity - 1)
-        return self._values[index]
+        values = self._values
+        return values[min(max(int(step) - self.first, 0), len(values) - 1)]
 
     def lookup(self, step):
         position = self.position.value
