@@ -160,10 +160,9 @@ def set_step_value(optimizer, name: str, value, reference: float) -> None:
 
     A plain float where it compares as `reference` does (every value but
     0.0, momenta being >= 0): a float subclass costs more at every use
-    in Keras' update and torch's kernels (about 8 microseconds per step
-    on `benchmarks/callbacks_bench.py`'s SGD model, the same model's
-    steps timed alternately with each). A `StepValue` at 0.0, so that
-    the velocity is still updated there.
+    in Keras' update and torch's kernels (several microseconds per step
+    on `benchmarks/callbacks_bench.py`'s SGD model). A `StepValue` at
+    0.0, so that the velocity is still updated there.
     """
     value = float(value)
     if value == 0.0 and reference != 0.0:
