@@ -20,7 +20,9 @@ callbacks roll back to a good point. Each goes through here:
   copies above hold; on PyTorch they draw from torch's global generator,
   so a restore that must leave no trace puts that back too.
   `random_state_to_json` / `random_state_from_json`: the same copies as
-  JSON-native text, for `BackupAndRestore`'s state file.
+  JSON-native text, for `BackupAndRestore`'s state file, which also
+  keeps NumPy's global stream (`numpy_random_state_to_json`), where
+  Keras' JAX `fit` draws its shuffle orders.
 """
 
 import base64
@@ -216,6 +218,62 @@ def random_state_from_json(entry) -> list:
             f"torch's). Received: {states[0].numel()} bytes"
         )
     return states
+
+
+def numpy_random_state_to_json() -> dict:
+    """NumPy's global random state (`np.random.get_state()`) as
+    JSON-native text. Keras' `fit` on JAX draws each epoch's shuffle
+    order of NumPy arrays from it (`np.random.permutation`), as may a
+    user's `PyDataset`."""
+    # The legacy global stream: the one Keras draws from.
+    state = np.random.get_state()  # noqa: NPY002
+    name, keys, position, has_gauss, gauss = state
+    return {
+        "bit_generator": name,
+        "keys": base64.b64encode(
+            np.ascontiguousarray(keys, "<u4").tobytes()
+        ).decode("ascii"),
+        "position": int(position),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(gauss),
+    }
+
+
+def numpy_random_state_from_json(entry) -> tuple:
+    """What `numpy_random_state_to_json` wrote, for `np.random.set_state`.
+
+    Raises:
+        ValueError: when `entry` is not such text, in words.
+    """
+    try:
+        keys = np.frombuffer(
+            base64.b64decode(entry["keys"].encode("ascii"), validate=True),
+            dtype="<u4",
+        ).astype(np.uint32)
+        state = (
+            str(entry["bit_generator"]),
+            keys,
+            int(entry["position"]),
+            int(entry["has_gauss"]),
+            float(entry["cached_gaussian"]),
+        )
+    except (AttributeError, KeyError, TypeError, binascii.Error) as error:
+        raise ValueError(
+            "The NumPy random state must be a dict with `bit_generator`, "
+            "`keys` (base64), `position`, `has_gauss` and "
+            f"`cached_gaussian`. Received: {str(entry)[:80]!r} ({error})"
+        ) from None
+    if state[0] != "MT19937" or keys.size != 624:
+        raise ValueError(
+            "The NumPy random state must be MT19937's 624 keys. Received: "
+            f"{state[0]!r} with {keys.size} keys"
+        )
+    return state
+
+
+def set_numpy_random_state(state: tuple) -> None:
+    """Puts back what `numpy_random_state_from_json` returned."""
+    np.random.set_state(state)  # noqa: NPY002 - the stream Keras uses
 
 
 def save(path: str, values) -> None:

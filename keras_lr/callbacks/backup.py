@@ -53,7 +53,14 @@ class BackupAndRestore(_stateful.StateSaver):
     variable of the model: each backup holds those too (CPU and CUDA), and
     they are put back where the interrupted run was, before the resumed
     epoch for a backup made at an epoch's end, at the first resumed step
-    for one made within an epoch.
+    for one made within an epoch. NumPy's global stream, from which
+    Keras' JAX `fit` draws each epoch's order of NumPy arrays with
+    `shuffle=True`, is kept and put back the same way on every backend,
+    so a run resumed from an epoch's end goes on in the same orders.
+    TensorFlow's `fit` shuffles inside `tf.data`, whose random state no
+    callback can reach: there, with `shuffle=True`, the resumed epochs
+    see other orders (a `keras_lr.data` loader's orders come from its
+    seed and the epoch, on every backend).
 
     Every backup is written atomically: the variables' values go to a new
     `.npz` file (by position: a restore checks their count, shapes and
@@ -156,6 +163,7 @@ class BackupAndRestore(_stateful.StateSaver):
         # torch's generators from a backup made within an epoch, put back
         # at the first resumed step (see `_restore_random_state`).
         self._random_state_at_step = None
+        self._numpy_state_at_step = None
 
     # Reading -------------------------------------------------------------
 
@@ -210,6 +218,15 @@ class BackupAndRestore(_stateful.StateSaver):
                 f"names variables file {path}, which is missing or "
                 "does not match its recorded SHA-256."
             )
+        if "numpy_random_state" in state:
+            try:
+                state["_numpy_random_state"] = (
+                    snapshot.numpy_random_state_from_json(
+                        state["numpy_random_state"]
+                    )
+                )
+            except ValueError as error:
+                return None, f"holds an unreadable random state: {error}"
         if _backend.name() == "torch" and "random_state" in state:
             try:
                 state["_random_state"] = snapshot.random_state_from_json(
@@ -291,6 +308,7 @@ class BackupAndRestore(_stateful.StateSaver):
         state = self._restored_state
         self._restored_state = None
         self._random_state_at_step = None
+        self._numpy_state_at_step = None
         if state is None:
             self._epoch = 0
             self._batches_in_epoch = 0
@@ -316,16 +334,26 @@ class BackupAndRestore(_stateful.StateSaver):
         internals.set_initial_epoch(self.model, self._epoch)
 
     def _restore_random_state(self, state: dict) -> None:
-        """Puts torch's generators back as the backup found them.
+        """Puts the random streams `fit` draws from outside the model's
+        variables back as the backup found them: NumPy's global stream
+        (Keras' JAX `fit` draws each epoch's shuffle order of NumPy
+        arrays from it) and, on PyTorch, torch's generators (its `fit`
+        draws from them when it makes an epoch's data iterator, and
+        unseeded layers at every step).
 
-        Keras' PyTorch `fit` draws from them when it makes an epoch's data
-        iterator (and validation's), and unseeded layers at every step. A
-        backup made at an epoch's end is put back now, so that the resumed
-        epoch makes its iterator from the same state as the interrupted
-        run did. Within an epoch, Keras restarts the epoch and makes a new
-        iterator, a draw the interrupted run did not make there: that
-        backup is put back at the first resumed step, after it.
+        A backup made at an epoch's end is put back now, so that the
+        resumed epoch makes its iterator from the same state as the
+        interrupted run did. Within an epoch, Keras restarts the epoch and
+        makes a new iterator, a draw the interrupted run did not make
+        there: that backup is put back at the first resumed step, after
+        it.
         """
+        numpy_state = state.get("_numpy_random_state")
+        if numpy_state is not None:
+            if int(state["batch"]) == 0:
+                snapshot.set_numpy_random_state(numpy_state)
+            else:
+                self._numpy_state_at_step = numpy_state
         if _backend.name() != "torch":
             return
         states = state.get("_random_state")
@@ -353,6 +381,9 @@ class BackupAndRestore(_stateful.StateSaver):
             self._random_state_at_step = states
 
     def on_train_batch_begin(self, batch, logs=None):
+        if self._numpy_state_at_step is not None:
+            snapshot.set_numpy_random_state(self._numpy_state_at_step)
+            self._numpy_state_at_step = None
         if self._random_state_at_step is not None:
             snapshot.set_random_state(self._random_state_at_step)
             self._random_state_at_step = None
@@ -413,6 +444,7 @@ class BackupAndRestore(_stateful.StateSaver):
                 else _sha256(os.path.join(directory, arrays_name))
             ),
         }
+        state["numpy_random_state"] = snapshot.numpy_random_state_to_json()
         random_state = snapshot.random_state_to_json(snapshot.random_state())
         if random_state is not None:
             state["random_state"] = random_state
