@@ -79,7 +79,7 @@ class RateController:
         self.optimizer = optimizer
         self.learning_rate = internals.rate_slot(optimizer)
         self._counter = internals.iterations_variable(optimizer)
-        # PyTorch runs the step eagerly: `_eager_call` chooses in Python.
+        # PyTorch runs the step eagerly: `_host_call` chooses in Python.
         self._host_side = not _momentum.follows_steps()
         self._on_cpu = self._host_side and _torch_on_cpu(self._counter)
         self._strategy = _backend.strategy_of(model)
@@ -170,8 +170,8 @@ class RateController:
 
         A driven momentum needs the step on the host anyway; on the CPU
         such a read costs nothing. There the curves are read on the host
-        (`Curve.value_at`), a few microseconds per step where the same
-        lookups in torch operations cost about thirty. On an accelerator
+        (`Curve.value_at`), at a fraction of what the same lookups cost
+        in torch operations. On an accelerator
         with no momentum to drive, the rate is looked up on the device,
         so that nothing waits for the step to finish.
         """
