@@ -147,7 +147,7 @@ class RateController:
             and self._recorder is None
             and internals.executing_eagerly()
             and not self.curve_active
-            and float(self._state.multiplier.value) == 1.0
+            and float(_host(self._state.multiplier)) == 1.0
         )
 
     def __call__(self):
