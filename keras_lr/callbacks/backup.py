@@ -16,6 +16,7 @@ from keras_lr import _keras_internals as internals
 from keras_lr import distribute
 from keras_lr import snapshot
 from keras_lr.callbacks import _stateful
+from keras_lr.callbacks._random_streams import RandomStreams
 from keras_lr.control import installed_controller
 from keras_lr.control import rate_controller
 
@@ -160,10 +161,7 @@ class BackupAndRestore(_stateful.StateSaver):
         self._save_due = False
         self._counter = 0
         self._restored_state = None
-        # torch's generators from a backup made within an epoch, put back
-        # at the first resumed step (see `_restore_random_state`).
-        self._random_state_at_step = None
-        self._numpy_state_at_step = None
+        self._streams = RandomStreams()
 
     # Reading -------------------------------------------------------------
 
@@ -218,22 +216,9 @@ class BackupAndRestore(_stateful.StateSaver):
                 f"names variables file {path}, which is missing or "
                 "does not match its recorded SHA-256."
             )
-        if "numpy_random_state" in state:
-            try:
-                state["_numpy_random_state"] = (
-                    snapshot.numpy_random_state_from_json(
-                        state["numpy_random_state"]
-                    )
-                )
-            except ValueError as error:
-                return None, f"holds an unreadable random state: {error}"
-        if _backend.name() == "torch" and "random_state" in state:
-            try:
-                state["_random_state"] = snapshot.random_state_from_json(
-                    state["random_state"]
-                )
-            except ValueError as error:
-                return None, f"holds an unreadable random state: {error}"
+        problem = RandomStreams.read(state)
+        if problem is not None:
+            return None, problem
         arrays_file = state.get("arrays_file")
         if arrays_file is not None:
             path = os.path.join(self.backup_dir, arrays_file)
@@ -307,8 +292,7 @@ class BackupAndRestore(_stateful.StateSaver):
         _stateful.check_order(self.model)
         state = self._restored_state
         self._restored_state = None
-        self._random_state_at_step = None
-        self._numpy_state_at_step = None
+        self._streams = RandomStreams()
         if state is None:
             self._epoch = 0
             self._batches_in_epoch = 0
@@ -329,64 +313,12 @@ class BackupAndRestore(_stateful.StateSaver):
         self._epoch = int(state["epoch"])
         self._batches_in_epoch = int(state["batch"])
         self._counter = int(state.get("counter", 0))
-        self._restore_random_state(state)
+        self._streams.restore(state, self.backup_dir)
         # Keras' own BackupAndRestore resumes `fit` this way too.
         internals.set_initial_epoch(self.model, self._epoch)
 
-    def _restore_random_state(self, state: dict) -> None:
-        """Puts the random streams `fit` draws from outside the model's
-        variables back as the backup found them: NumPy's global stream
-        (Keras' JAX `fit` draws each epoch's shuffle order of NumPy
-        arrays from it) and, on PyTorch, torch's generators (its `fit`
-        draws from them when it makes an epoch's data iterator, and
-        unseeded layers at every step).
-
-        A backup made at an epoch's end is put back now, so that the
-        resumed epoch makes its iterator from the same state as the
-        interrupted run did. Within an epoch, Keras restarts the epoch and
-        makes a new iterator, a draw the interrupted run did not make
-        there: that backup is put back at the first resumed step, after
-        it.
-        """
-        numpy_state = state.get("_numpy_random_state")
-        if numpy_state is not None:
-            if int(state["batch"]) == 0:
-                snapshot.set_numpy_random_state(numpy_state)
-            else:
-                self._numpy_state_at_step = numpy_state
-        if _backend.name() != "torch":
-            return
-        states = state.get("_random_state")
-        if states is None:
-            warnings.warn(
-                f"The backup in {self.backup_dir} holds no state of torch's "
-                "random generators (written before keras_lr saved them, or "
-                "on another backend): training resumes, but unseeded layers "
-                "(`Dropout(seed=None)`) draw other numbers than the "
-                "interrupted run would have.",
-                stacklevel=3,
-            )
-            return
-        devices = len(snapshot.random_state()) - 1
-        if devices > len(states) - 1:
-            warnings.warn(
-                f"The backup in {self.backup_dir} holds the random state of "
-                f"{len(states) - 1} CUDA devices; this process has "
-                f"{devices}: the others keep their own.",
-                stacklevel=3,
-            )
-        if int(state["batch"]) == 0:
-            snapshot.set_random_state(states)
-        else:
-            self._random_state_at_step = states
-
     def on_train_batch_begin(self, batch, logs=None):
-        if self._numpy_state_at_step is not None:
-            snapshot.set_numpy_random_state(self._numpy_state_at_step)
-            self._numpy_state_at_step = None
-        if self._random_state_at_step is not None:
-            snapshot.set_random_state(self._random_state_at_step)
-            self._random_state_at_step = None
+        self._streams.at_step()
         if self._save_due:
             self._save_due = False
             self._save()
@@ -444,10 +376,7 @@ class BackupAndRestore(_stateful.StateSaver):
                 else _sha256(os.path.join(directory, arrays_name))
             ),
         }
-        state["numpy_random_state"] = snapshot.numpy_random_state_to_json()
-        random_state = snapshot.random_state_to_json(snapshot.random_state())
-        if random_state is not None:
-            state["random_state"] = random_state
+        state.update(RandomStreams.to_json())
         state_path = os.path.join(directory, STATE_FILE)
         keep = {name, arrays_name}
         if self.double_checkpoint and os.path.exists(state_path):

@@ -2,8 +2,8 @@
 momentum, under every keras_lr callback."""
 
 from keras_lr.control.controller import RateController
-from keras_lr.control.controller import installed_controller
-from keras_lr.control.controller import rate_controller
+from keras_lr.control.install import installed_controller
+from keras_lr.control.install import rate_controller
 from keras_lr.control.tables import StepRecorder
 
 __all__ = [
