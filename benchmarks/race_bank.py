@@ -56,6 +56,9 @@ RACE_SEEDS = (0, 1, 2)
 CLIP = 100.0
 READINGS = ("valley", "steepest", "fastai-valley")
 METHODS = ("race",) + READINGS
+# The parts of the bank, in the order the tables and the plot show them:
+# the third held-out set first (the only one no earlier round has seen).
+PARTS = ("third", "fresh", "held_out", "design")
 
 
 def _load(path) -> dict:
@@ -71,16 +74,20 @@ def _dump(path, out) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _names(only, fresh=False):
+def _names(only, part="bank"):
+    """The settings to run: `only`, else a part of the bank (`"bank"`:
+    the 45 design and held-out settings; `"fresh"`; `"third"`)."""
     split = bank.split()
     if only:
         return only
-    return split["fresh"] if fresh else split["design"] + split["held_out"]
+    if part == "bank":
+        return split["design"] + split["held_out"]
+    return split[part]
 
 
-def run_grid(path, only=None, fresh=False) -> None:
+def run_grid(path, only=None, part="bank") -> None:
     out = _load(path)
-    for name in _names(only, fresh):
+    for name in _names(only, part):
         if name in out:
             continue
         started = time.perf_counter()
@@ -119,9 +126,9 @@ def _readings(curve) -> dict:
     return picks
 
 
-def run_races(path, only=None, fresh=False) -> None:
+def run_races(path, only=None, part="bank") -> None:
     out = _load(path)
-    for name in _names(only, fresh):
+    for name in _names(only, part):
         if name in out:
             continue
         started = time.perf_counter()
@@ -238,7 +245,7 @@ def markdown(grid_path, path, noise_path=None) -> str:
     noise = _load(noise_path) if noise_path else {}
     split = bank.split()
     lines = []
-    for part in ("held_out", "fresh", "design"):
+    for part in PARTS:
         names = [n for n in split[part] if n in out and n in grids]
         if not names:
             continue
@@ -324,13 +331,14 @@ def markdown(grid_path, path, noise_path=None) -> str:
 
 def plot(grid_path, path, png) -> None:
     """Each setting's loss ratio (pick / best fixed rate) for the race's
-    three seeds and the three readings: held-out settings first, then
-    the fresh held-out ones, then the design ones."""
+    three seeds and the three readings, in the order of `PARTS`: the third
+    held-out set, the fresh one, the first held-out one, the design
+    settings."""
     from matplotlib.figure import Figure
 
     grids, out = _load(grid_path), _load(path)
     split = bank.split()
-    parts = ("held_out", "fresh", "design")
+    parts = PARTS
     names = [
         n for part in parts for n in split[part] if n in out and n in grids
     ]
@@ -376,8 +384,8 @@ def plot(grid_path, path, png) -> None:
         "loss of 0 gives inf)"
     )
     ax.set_title(
-        "race bank: held-out settings on top, then the fresh held-out "
-        "ones, design below"
+        "race bank: the third held-out set on top, then the fresh and the "
+        "first held-out ones, design below"
     )
     ticks = [0.5, 1, 2, 5, 10, 100]
     ax.set_xticks(ticks)
@@ -400,7 +408,15 @@ def main():
     parser.add_argument(
         "--fresh",
         action="store_true",
-        help="grid or race the fresh held-out settings (FRESH)",
+        help="grid or race the fresh held-out settings (FRESH): the same "
+        "as --part fresh",
+    )
+    parser.add_argument(
+        "--part",
+        choices=("bank", "fresh", "third"),
+        default="bank",
+        help="which settings to grid or race: the 45 design and held-out "
+        "ones (bank), FRESH or THIRD",
     )
     args = parser.parse_args()
     if args.phase == "markdown":
@@ -419,10 +435,11 @@ def main():
         f"{os.cpu_count()} cpus",
         flush=True,
     )
+    part = "fresh" if args.fresh else args.part
     if args.phase == "grid":
-        run_grid(args.out, args.only, args.fresh)
+        run_grid(args.out, args.only, part)
     else:
-        run_races(args.out, args.only, args.fresh)
+        run_races(args.out, args.only, part)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ SEEDS = (1, 2)
 def summary(grids, out) -> str:
     split = bank.split()
     lines = []
-    for part in ("held_out", "fresh", "design"):
+    for part in race_bank.PARTS:
         if not any(n in out for n in split[part]):
             continue
         ratios = [
@@ -58,7 +58,7 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(1)
     grids, out = race_bank._load(args.grid), race_bank._load(args.out)
     split = bank.split()
-    for name in split["design"] + split["held_out"] + split["fresh"]:
+    for name in [n for part in race_bank.PARTS for n in split[part]]:
         if name in out or name not in grids:
             continue
         started = time.perf_counter()

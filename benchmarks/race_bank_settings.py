@@ -19,7 +19,10 @@ race's mechanism or defaults.
 `FRESH` is a second held-out set of 15 settings (one per optimizer, none
 of them in the 45), fixed by a rule of the same kind and committed after
 the first round of the race's rework had seen the held-out results, and
-before the race ran on any of them.
+before the race ran on any of them. `THIRD` is a third held-out set of
+15 (one per optimizer; three of its families, `NEW_FAMILIES`, appear in
+no earlier set), fixed and committed after two rounds had seen `SETTINGS`
+and `FRESH`, before the race ran on any of them.
 
 The protocol of every training (grid rates, race picks, curve readings):
 the setting's model seeded with `SEED`, `EPOCHS` epochs at a fixed rate
@@ -162,6 +165,33 @@ def _mlp(inputs, outputs):
     )
 
 
+def _deep_mlp(inputs, outputs):
+    return keras.Sequential(
+        [
+            keras.Input((inputs,)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(outputs),
+        ]
+    )
+
+
+def _logistic(inputs, outputs):
+    return keras.Sequential(
+        [keras.Input((inputs,)), keras.layers.Dense(outputs)]
+    )
+
+
+def _residual_mlp():
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(64, activation="gelu")(inputs)
+    for _ in range(2):
+        branch = keras.layers.LayerNormalization()(hidden)
+        branch = keras.layers.Dense(64, activation="gelu")(branch)
+        hidden = keras.layers.Add()([hidden, branch])
+    return keras.Model(inputs, keras.layers.Dense(10)(hidden))
+
+
 def _layer_norm_mlp():
     return keras.Sequential(
         [
@@ -276,6 +306,21 @@ if hasattr(keras.optimizers, "Muon"):
     OPTIMIZERS["muon"] = lambda lr: keras.optimizers.Muon(lr)
 
 
+# Families first used by the third set (`THIRD`): kept apart so that the
+# rules of `SETTINGS` and `FRESH`, which index `FAMILIES`, stay as they
+# were committed.
+NEW_FAMILIES = {
+    "digits_deep_mlp": (
+        digits_vector,
+        lambda: _deep_mlp(64, 10),
+        SCE,
+        (32, 64, 128),
+    ),
+    "cancer_logistic": (cancer, lambda: _logistic(30, 2), SCE, (16, 32, 64)),
+    "digits_gelu_residual": (digits_vector, _residual_mlp, SCE, (32, 64, 128)),
+}
+
+
 def _assign() -> dict:
     """The fixed list: optimizer `i`'s `j`-th setting (j = 0, 1, 2) is
     family `(3 i + j) mod 11` at that data's batch size `(i + j) mod 3`."""
@@ -311,8 +356,30 @@ def _fresh() -> dict:
 
 
 FRESH = _fresh()
+
+
+def _third() -> dict:
+    """A third held-out set, fixed (and committed) after two rounds of the
+    race's rework had seen `SETTINGS` and `FRESH`, and before the race ran
+    on any of these: optimizer `i`'s setting is family `(5 i + 6) mod 14`
+    of the eleven `FAMILIES` followed by the three `NEW_FAMILIES`, at that
+    data's batch size `i mod 3`, none of them in `SETTINGS` or
+    `FRESH`."""
+    families = list(FAMILIES) + list(NEW_FAMILIES)
+    every = {**FAMILIES, **NEW_FAMILIES}
+    settings = {}
+    for i, optimizer in enumerate(OPTIMIZERS):
+        family = families[(5 * i + 6) % len(families)]
+        batch_size = every[family][3][i % 3]
+        name = f"{family}_{optimizer}_b{batch_size}"
+        assert name not in SETTINGS and name not in FRESH, name
+        settings[name] = (family, optimizer, batch_size)
+    return settings
+
+
+THIRD = _third()
 # Every setting, by name.
-ALL = {**SETTINGS, **FRESH}
+ALL = {**SETTINGS, **FRESH, **THIRD}
 
 
 def is_design(name: str) -> bool:
@@ -329,6 +396,9 @@ def split() -> dict:
         "fresh_rule": "optimizer i: family (3i + 5) mod 11, batch (i + 1) "
         "mod 3; held out",
         "fresh": sorted(FRESH),
+        "third_rule": "optimizer i: family (5i + 6) mod 14 (FAMILIES, then "
+        "NEW_FAMILIES), batch i mod 3; held out",
+        "third": sorted(THIRD),
     }
 
 
@@ -341,7 +411,7 @@ def _loss(name):
 def setting(name):
     """`(splits, build(lr, seed), batch_size, optimizer name)`."""
     family, optimizer, batch_size = ALL[name]
-    load, model, loss, _ = FAMILIES[family]
+    load, model, loss, _ = {**FAMILIES, **NEW_FAMILIES}[family]
 
     def build(lr, seed=SEED):
         keras.utils.set_random_seed(seed)
