@@ -73,10 +73,13 @@ def held_winner(entries: list[dict], initial_score: float, mode: str) -> dict:
     }
     if answer["held"]:
         return answer
-    # The candidates that held, each at the last rung it ran.
+    # The candidates that held, each at the last rung it ran. A candidate
+    # cut at the first rung has one score: it never had the chance to get
+    # worse, and it was cut for ranking in the worse part of its rung, so
+    # it is no evidence of a rate that holds.
     best = None
     for rate, rows in histories.items():
-        if not held[rate]:
+        if not held[rate] or len(rows) < 2:
             continue
         row = rows[-1]
         if (

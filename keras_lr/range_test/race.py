@@ -18,6 +18,9 @@ fall to where it diverges), and lets training decide inside it:
 3. The winner is checked against its own earlier scores: one that got
    worse falls back to a candidate whose score held
    (`keras_lr.range_test.held`).
+4. A winner that held is refined between the finalists: the vertex of a
+   parabola, in log rate, through the scores of the deepest rung where
+   three or more candidates trained (`keras_lr.range_test.refine`).
 
 The model is restored bitwise afterwards, whatever happened.
 """
@@ -36,6 +39,7 @@ from keras_lr.range_test.find import find_learning_rate
 from keras_lr.range_test.held import held_winner
 from keras_lr.range_test.race_result import RaceResult
 from keras_lr.range_test.race_runner import RaceRunner
+from keras_lr.range_test.refine import between_finalists
 from keras_lr.range_test.rungs import rung_plan
 
 
@@ -72,14 +76,20 @@ def choose_learning_rate(
     of the last, with reduction 2). A candidate whose loss stops being
     finite is out. The ranked winner is checked against its own earlier
     scores: one that ended worse than it was falls back to the candidate
-    that held and got furthest (`keras_lr.range_test.held`). A range test
-    whose loss never fell gives no bracket: the race then runs across the
-    whole swept range. A degenerate bracket (or none), a fall-back, a
-    race where no candidate held and a winner at the bracket's edge each
-    give a `UserWarning`, kept in `result.notices` (and printed at
-    `verbose=1`). With a schedule, a
-    candidate is a multiplier of the schedule (named by the highest rate
-    it reaches in the race), so the winner keeps the schedule's shape.
+    that held and got furthest (`keras_lr.range_test.held`). A winner
+    that held is refined between the finalists: the answer is the vertex
+    of a parabola, in log rate, through the scores of the deepest rung
+    where three or more candidates trained, kept between the last rung's
+    finalists, unless the winner is the lowest or highest candidate
+    (`result.refined_from` is then the winner;
+    `keras_lr.range_test.refine`). A range test whose loss never fell
+    gives no bracket: the race then runs across the whole swept range. A
+    degenerate bracket (or none), a fall-back, a race where no candidate
+    held and a winner at the bracket's edge each give a `UserWarning`,
+    kept in `result.notices` (and printed at `verbose=1`). With a
+    schedule, a candidate is a multiplier of the schedule (named by the
+    highest rate it reaches in the race), so the winner keeps the
+    schedule's shape.
 
     Afterwards the model's variables, every optimizer variable and the
     rate (or schedule) are as before, bitwise, whatever happened (an
@@ -279,13 +289,17 @@ def choose_learning_rate(
         race_seconds = time.perf_counter() - started
     answer = held_winner(runner.entries, runner.initial_score, runner.mode)
     winner = answer["learning_rate"]
+    refined = None
     if answer["fallback"] or not answer["held"]:
         notices.append(
             _not_held(answer, runner.entries, runner.initial_score, monitor)
         )
+    else:
+        refined = between_finalists(runner.entries, runner.mode)
+    answer_rate = winner if refined is None else refined
     result = RaceResult(
-        learning_rate=float(winner),
-        multiplier=float(winner / runner.reference),
+        learning_rate=float(answer_rate),
+        multiplier=float(answer_rate / runner.reference),
         range_test=stage1,
         bracket=(reading["low"], reading["high"]),
         candidates=[float(r) for r in rates],
@@ -303,13 +317,14 @@ def choose_learning_rate(
         degenerate_bracket=reading["degenerate"],
         held=answer["held"],
         fallback_from=float(answer["ranked"]) if answer["fallback"] else None,
+        refined_from=None if refined is None else float(winner),
         notices=notices,
     )
     edge = result.at_edge
     if edge is not None:
         low, high = result.bracket
         notices.append(
-            f"The race's winner {result.learning_rate:.3g} is the {edge} "
+            f"The race's winner {result.winner:.3g} is the {edge} "
             f"candidate of the bracket [{low:.3g}, {high:.3g}] that the "
             "range test gave: the best rate may lie "
             f"{'above' if edge == 'top' else 'below'} it. Look at "

@@ -14,8 +14,10 @@ class RaceResult:
     """What `choose_learning_rate` found, and the whole race behind it.
 
     Attributes:
-        learning_rate: The winner: the highest rate it ran at during the
-            race (with a float rate, simply its rate).
+        learning_rate: The answer: the race's winner (the highest rate it
+            ran at during the race; with a float rate, simply its rate),
+            refined between the finalists when the winner held
+            (`refined_from`).
         multiplier: The factor on the model's compiled rate (a float or a
             schedule) that the winner is; `apply(model)` multiplies the
             model's rate by it.
@@ -39,6 +41,10 @@ class RaceResult:
             than its own earlier ones (nor the score before the race).
         fallback_from: The ranked winner when it did not hold and the
             answer fell back to a candidate that did, else `None`.
+        refined_from: The winner (a candidate) when the answer was moved
+            from it between the finalists, by the vertex of a parabola in
+            log rate through the scores of the deepest rung with three or
+            more candidates (`keras_lr.range_test.refine`), else `None`.
         notices: The warnings the race gave, in words.
     """
 
@@ -56,6 +62,7 @@ class RaceResult:
     degenerate_bracket: bool = False
     held: bool = True
     fallback_from: float | None = None
+    refined_from: float | None = None
     notices: list = dataclasses.field(default_factory=list)
 
     def apply(self, model) -> float:
@@ -71,6 +78,14 @@ class RaceResult:
         return 1 + max(e["rung"] for e in self.entries)
 
     @property
+    def winner(self) -> float:
+        """The candidate the race ended on (after any fall-back), before
+        the answer was refined between the finalists."""
+        if self.refined_from is not None:
+            return self.refined_from
+        return self.learning_rate
+
+    @property
     def at_edge(self) -> str | None:
         """`"top"` or `"bottom"` when the winner is the highest or lowest
         of three or more candidates, else `None`. The best rate may then
@@ -80,7 +95,7 @@ class RaceResult:
             return None
         index = min(
             range(len(ranked)),
-            key=lambda i: abs(math.log(ranked[i] / self.learning_rate)),
+            key=lambda i: abs(math.log(ranked[i] / self.winner)),
         )
         if index == len(ranked) - 1:
             return "top"
@@ -93,13 +108,19 @@ class RaceResult:
         steps = ", ".join(
             str(self.rung_entries(i)[0]["steps"]) for i in range(self.rungs)
         )
-        best = [e for e in self.entries if e["candidate"] == self.learning_rate]
+        best = [e for e in self.entries if e["candidate"] == self.winner]
         return (
             f"race: {len(self.candidates)} candidates in "
             f"[{self.bracket[0]:.3g}, {self.bracket[1]:.3g}], "
             f"{self.rungs} rung(s) to {steps} steps; winner "
-            f"{self.learning_rate:.3g} ({self.monitor} "
-            f"{best[-1]['score']:.4g}); cost {self.cost['range_test_steps']}"
+            f"{self.winner:.3g} ({self.monitor} {best[-1]['score']:.4g})"
+            + (
+                ""
+                if self.refined_from is None
+                else f", refined between the finalists to "
+                f"{self.learning_rate:.3g}"
+            )
+            + f"; cost {self.cost['range_test_steps']}"
             f" range-test + {self.cost['race_steps']} race steps, "
             f"{self.cost['range_test_seconds'] + self.cost['race_seconds']:.1f}"
             " s"
@@ -142,6 +163,9 @@ class RaceResult:
             "fallback_from": None
             if self.fallback_from is None
             else float(self.fallback_from),
+            "refined_from": None
+            if self.refined_from is None
+            else float(self.refined_from),
             "notices": list(self.notices),
         }
 
@@ -206,11 +230,22 @@ class RaceResult:
         positive = [v for v in scores if v > 0]
         if len(positive) == len(scores) and max(scores) > 20 * min(scores):
             bottom.set_yscale("log")
+        if self.refined_from is not None:
+            bottom.axvline(
+                self.refined_from,
+                color="0.4",
+                linestyle=":",
+                label=f"winner: {self.refined_from:.3g}",
+            )
         bottom.axvline(
             self.learning_rate,
             color="k",
             linestyle="--",
-            label=f"winner: {self.learning_rate:.3g}",
+            label=(
+                f"answer: {self.learning_rate:.3g}"
+                if self.refined_from is not None
+                else f"winner: {self.learning_rate:.3g}"
+            ),
         )
         bottom.set_xscale("log")
         bottom.set_xlabel("learning rate (log scale)")

@@ -311,6 +311,37 @@ def test_no_candidate_held():
     }
 
 
+def test_a_candidate_cut_at_the_first_rung_is_no_fall_back():
+    # A bank race (digits, Muon): every candidate that went on past the
+    # first rung ended above an earlier score, the winner by 17%
+    # (0.2356 -> 0.2766). The candidates cut at the first rung have one
+    # score each, below the 2.357 before the race, so they "held" without
+    # ever being tested; the old rule fell back to 0.614 (1.006, four
+    # times the winner's loss), which trained to 17x the best loss.
+    rows = entries(
+        {
+            0.0061: [1.991],
+            0.0118: [1.702],
+            0.026: [1.057],
+            0.0442: [0.532, 0.2356, 0.2766],
+            0.0853: [0.2355, 0.2795, 0.4698],
+            0.1646: [0.2842, 0.7317],
+            0.242: [0.4332, 0.7701],
+            0.614: [1.006],
+        }
+    )
+    assert held_winner(rows, 2.357, "min") == {
+        "learning_rate": 0.0442,
+        "ranked": 0.0442,
+        "held": False,
+        "fallback": False,
+    }
+    # A candidate that went on and held is still a fall-back.
+    rows = entries({0.3: [1.0, 0.5, 0.6], 0.1: [1.2, 0.7], 0.9: [0.8]})
+    answer = held_winner(rows, 2.4, "min")
+    assert answer["learning_rate"] == 0.1 and answer["fallback"] is True
+
+
 def race_validated_off_target(monkeypatch, rates, shrink):
     """The quadratic raced over `rates`, scored on targets `shrink` times
     the training targets: training moves the weights from 0 towards w_star,
@@ -355,9 +386,7 @@ def test_a_race_whose_winner_overshoots_falls_back(monkeypatch, capsys):
     assert result.held is True
     # (On PyTorch, Keras' `convert_to_numpy` also records NumPy 2's
     # DeprecationWarnings here.)
-    (message,) = [
-        str(w.message) for w in caught if w.category is UserWarning
-    ]
+    (message,) = [str(w.message) for w in caught if w.category is UserWarning]
     assert message.startswith(
         "The race's ranked winner 0.2 got worse than its own earlier "
         "held-out val_loss"

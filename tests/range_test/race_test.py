@@ -16,6 +16,7 @@ from keras_lr.range_test.bracket import read_bracket
 from keras_lr.range_test.race import choose_learning_rate
 from keras_lr.range_test.race_result import RaceResult
 from keras_lr.range_test.race_runner import RaceRunner
+from keras_lr.range_test.refine import between_finalists
 from keras_lr.range_test.result import RangeTestResult
 from keras_lr.range_test.rungs import rung_plan
 
@@ -284,8 +285,14 @@ def test_a_winner_inside_the_candidates_does_not_warn(monkeypatch):
         result = race_over(
             monkeypatch, quadratic_model(), [0.5, 1.0, 2.0, 3.0, 3.5]
         )
-    assert result.learning_rate == 2.0
+    assert result.winner == 2.0
     assert result.at_edge is None
+    # The answer is refined between the finalists, and says so.
+    finalists = [e["candidate"] for e in result.rung_entries(result.rungs - 1)]
+    assert result.refined_from == 2.0
+    assert min(finalists) <= result.learning_rate <= max(finalists)
+    assert result.learning_rate == between_finalists(result.entries, "min")
+    assert "refined between the finalists to" in result.summary()
 
 
 def test_a_candidate_that_blows_up_to_nan_is_out_and_the_model_restored(
@@ -340,9 +347,13 @@ def test_result_records_the_race_and_round_trips(tmp_path):
     kept = {r["candidate"] for r in result.rung_entries(1)}
     assert kept == {r["candidate"] for r in first[: len(kept)]}
     last = result.rung_entries(result.rungs - 1)
-    assert (
-        result.learning_rate == min(last, key=lambda r: r["score"])["candidate"]
-    )
+    assert result.winner == min(last, key=lambda r: r["score"])["candidate"]
+    if result.refined_from is None:
+        assert result.learning_rate == result.winner
+    else:
+        assert result.refined_from == result.winner
+        span = [r["candidate"] for r in last]
+        assert min(span) <= result.learning_rate <= max(span)
     assert result.cost["race_steps"] == sum(
         max(e["steps"] for e in result.entries if e["candidate"] == c)
         for c in result.candidates
@@ -352,6 +363,7 @@ def test_result_records_the_race_and_round_trips(tmp_path):
     result.save_json(path)
     loaded = RaceResult.from_dict(json.loads(path.read_text()))
     assert loaded.learning_rate == result.learning_rate
+    assert loaded.refined_from == result.refined_from
     assert loaded.entries == result.entries
     figure = result.plot(tmp_path / "race.png")
     assert (tmp_path / "race.png").stat().st_size > 0
