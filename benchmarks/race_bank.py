@@ -319,6 +319,15 @@ def markdown(grid_path, path, noise_path=None) -> str:
             )
         if noise:
             lines += _noise_lines(grids, out, noise, names)
+        refined = sum(
+            out[n]["races"][i]["result"].get("refined_from") is not None
+            for n in names
+            for i in range(len(out[n]["races"]))
+        )
+        lines.append(
+            f"- answers refined between the finalists (the winner held and "
+            f"was not at the edge): {refined} of {count['race']} races"
+        )
         lines.append(
             f"- races that warned: {flagged} of {count['race']} ("
             + ", ".join(f"{k}: {v}" for k, v in kinds.items())
