@@ -100,13 +100,12 @@ def choose_learning_rate(
     When to use which: `find_learning_rate(...).suggestion()` costs one
     short sweep and is a reading of a curve; `choose_learning_rate` also
     trains, which costs about a quarter of a one-seed 19-rate grid with
-    the defaults below (median 0.21 on the race bank's fresh held-out
-    settings). On those 15 settings (every Keras optimizer across eleven
-    model families, `docs/studies/race_bank.md`) it landed within 10% of
-    the best fixed rate's loss on 19 of 45 races, the valley reading on 2
-    of 15 settings; within 3x of a near-best rate on 37 of 45 (the
-    valley: 9 of 15). Look at `result.plot()` and the warnings before
-    trusting it.
+    the defaults below (median 0.21 on the race bank's third held-out
+    set). On those 15 settings (every Keras optimizer, fourteen model
+    families, `docs/studies/race_bank.md`) it landed within 10% of the
+    best fixed rate's loss on 16 of 45 races, the valley reading on 2 of
+    15 settings; within 3x of a near-best rate on 34 of 45 (the valley: 8
+    of 15). Look at `result.plot()` and the warnings before trusting it.
 
     Args:
         model: A compiled Keras model.
