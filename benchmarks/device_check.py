@@ -64,6 +64,12 @@ def main(argv=None) -> int:
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=10,
+        help="pairs of models the benchmark's blocks are spread over",
+    )
+    parser.add_argument(
         "--tests",
         type=lambda text: [n.strip() for n in text.split(",") if n.strip()],
         default=TESTS,
@@ -117,6 +123,8 @@ def main(argv=None) -> int:
         str(args.blocks),
         "--block",
         str(args.block),
+        "--pairs",
+        str(args.pairs),
     ]
     code_bench, out, seconds = _run(bench, env, args.timeout)
     report.append(

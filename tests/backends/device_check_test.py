@@ -25,6 +25,8 @@ def test_device_check_reports_device_tests_and_costs(tmp_path):
         "2",
         "--block",
         "5",
+        "--pairs",
+        "1",
     ]
     env = dict(os.environ, PYTHONPATH=ROOT)
     # The script bounds each of its runs itself (--timeout); this bound
