@@ -10,18 +10,15 @@ way chose, per seed.
 
 import argparse
 import json
+import os
 
-WAYS = (
-    "keras_default",
-    "article_adam",
-    "valley",
-    "valley_one_cycle",
-    "race",
-    "race_wsd",
-    "pbt",
-    "asha",
-    "schedule_free",
-)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from keras_lr_experiments.choose.ways import WAYS as EVERY_WAY  # noqa: E402
+
+# The nine equal-budget ways, in the app's order (the grid is the
+# reference, shown last).
+WAYS = tuple(way for way in EVERY_WAY if way != "grid")
 # The workloads in the order the study shows them.
 ORDER = ("digits_mlp", "digits_cnn", "digits_gru", "tabular", "regression")
 RATES = (
