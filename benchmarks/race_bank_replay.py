@@ -18,7 +18,9 @@ that run), `ranked` (successive halving's winner), `held` (the fall-back of
 `keras_lr.range_test.held`, as it is now), `refined` (what the race
 answers now: `held`, then `keras_lr.range_test.refine.between_finalists`
 when the winner held) and `finalists_gmean` (the geometric mean of the
-last rung's candidates, a rule that ignores their scores, for contrast).
+last rung's candidates, a rule that ignores their scores, for contrast);
+and `best_candidate`, the race's candidate that the grid scores best (an
+oracle no rule can beat by picking a candidate).
 """
 
 import argparse
@@ -78,7 +80,13 @@ def replay(grids, out, names) -> dict:
     for name in names:
         grid = grids[name]
         for race in out[name]["races"]:
-            for rule, rate in answers(race["result"]).items():
+            rates = answers(race["result"])
+            # An oracle, for reference: the candidate the grid scores best.
+            rates["best_candidate"] = min(
+                race["result"]["candidates"],
+                key=lambda rate: grid_loss(grid, rate),
+            )
+            for rule, rate in rates.items():
                 row = tally.setdefault(rule, {"within": 0, "near": 0, "n": 0})
                 loss = grid_loss(grid, rate)
                 row["within"] += loss <= 1.1 * grid["best_loss"]
