@@ -57,8 +57,8 @@ CLIP = 100.0
 READINGS = ("valley", "steepest", "fastai-valley")
 METHODS = ("race",) + READINGS
 # The parts of the bank, in the order the tables and the plot show them:
-# the third held-out set first (the only one no earlier round has seen).
-PARTS = ("third", "fresh", "held_out", "design")
+# the newest held-out set first.
+PARTS = ("fourth", "third", "fresh", "held_out", "design")
 
 
 def _load(path) -> dict:
@@ -340,9 +340,8 @@ def markdown(grid_path, path, noise_path=None) -> str:
 
 def plot(grid_path, path, png) -> None:
     """Each setting's loss ratio (pick / best fixed rate) for the race's
-    three seeds and the three readings, in the order of `PARTS`: the third
-    held-out set, the fresh one, the first held-out one, the design
-    settings."""
+    three seeds and the three readings, in the order of `PARTS`: the
+    held-out sets, newest first, then the design settings."""
     from matplotlib.figure import Figure
 
     grids, out = _load(grid_path), _load(path)
@@ -393,8 +392,8 @@ def plot(grid_path, path, png) -> None:
         "loss of 0 gives inf)"
     )
     ax.set_title(
-        "race bank: the third held-out set on top, then the fresh and the "
-        "first held-out ones, design below"
+        "race bank: held-out sets, newest on top (fourth, third, fresh, "
+        "first); design below"
     )
     ticks = [0.5, 1, 2, 5, 10, 100]
     ax.set_xticks(ticks)
@@ -422,10 +421,10 @@ def main():
     )
     parser.add_argument(
         "--part",
-        choices=("bank", "fresh", "third"),
+        choices=("bank", "fresh", "third", "fourth"),
         default="bank",
         help="which settings to grid or race: the 45 design and held-out "
-        "ones (bank), FRESH or THIRD",
+        "ones (bank), FRESH, THIRD or FOURTH",
     )
     args = parser.parse_args()
     if args.phase == "markdown":

@@ -19,6 +19,8 @@ that run), `ranked` (successive halving's winner), `held` (the fall-back of
 answers now: `held`, then `keras_lr.range_test.refine.between_finalists`
 when the winner held) and `finalists_gmean` (the geometric mean of the
 last rung's candidates, a rule that ignores their scores, for contrast);
+`held_down` (the fall-back, but only to a candidate below the winner;
+the winner stays when none below held);
 and `best_candidate`, the race's candidate that the grid scores best (an
 oracle no rule can beat by picking a candidate).
 """
@@ -56,12 +58,19 @@ def answers(result) -> dict:
         refined = between_finalists(entries, mode) or refined
     last = max(e["rung"] for e in entries)
     finalists = [e["candidate"] for e in entries if e["rung"] == last]
+    # The fall-back restricted to rates below the ranked winner (a winner
+    # that got worse is no sign that a higher rate is safer).
+    below = [e for e in entries if e["candidate"] <= held["ranked"]]
+    down = held_winner(below, initial, mode) if held["fallback"] else held
+    if down["ranked"] != held["ranked"]:
+        down = held  # the winner itself must stay the ranked one
     return {
         "recorded": float(result["learning_rate"]),
         "ranked": held["ranked"],
         "held": held["learning_rate"],
         "refined": refined,
         "finalists_gmean": float(np.exp(np.mean(np.log(finalists)))),
+        "held_down": down["learning_rate"],
     }
 
 
